@@ -1,0 +1,42 @@
+// Package config reads syncflow's YAML configuration file: the destination
+// sink and the datasets to sync. Load validates everything before anything
+// starts and names the file, the dataset and the field of every problem.
+package config
+
+import "github.com/syncflow/syncflow/source"
+
+// RateLimit is a dataset's request budget.
+type RateLimit struct {
+	// RPS is the ceiling in requests per second; 0 means undeclared: the
+	// worker discovers the server's limit adaptively.
+	RPS float64 `json:"rps,omitempty" yaml:"rps,omitempty"`
+	// Burst is how many requests may go at once; at least 1.
+	Burst int `json:"burst,omitempty" yaml:"burst,omitempty"`
+	// Key names the budget; datasets sharing one API credential share a key.
+	// Default: the dataset ID.
+	Key string `json:"key,omitempty" yaml:"key,omitempty"`
+}
+
+// Dataset is one dataset to sync. It holds no secrets: header values refer to
+// environment variables that the worker resolves.
+type Dataset struct {
+	ID        string        `json:"id" yaml:"id"`
+	Source    source.Config `json:"source" yaml:"source"`
+	RateLimit RateLimit     `json:"rate_limit,omitempty" yaml:"rate_limit,omitempty"`
+}
+
+// LimitKey returns the rate-limit key of the dataset.
+func (d Dataset) LimitKey() string {
+	if d.RateLimit.Key != "" {
+		return d.RateLimit.Key
+	}
+	return d.ID
+}
+
+// File is a whole configuration file.
+type File struct {
+	// Sink is the destination DSN: sqlite://PATH or postgres://...
+	// The environment variable SYNCFLOW_SINK overrides it.
+	Sink     string    `json:"sink" yaml:"sink"`
+	Datasets []Dataset `json:"datasets" yaml:"datasets"`
+}

@@ -1,0 +1,109 @@
+// Package source fetches pages of records from generic HTTP JSON APIs.
+//
+// A dataset's source is described by Config (JSON- and YAML-serialisable, no
+// secrets: header values may reference environment variables such as
+// ${ORDERS_TOKEN}, resolved by the worker at request time). Client.Fetch gets
+// one page given an opaque cursor ("" = first page) and returns the page's
+// records and the cursor of the next page.
+package source
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+)
+
+// Pagination types.
+const (
+	PaginationCursor     = "cursor"      // cursor read from body path Next, sent as query parameter Param
+	PaginationNextURL    = "next_url"    // next page URL read from body path Next
+	PaginationLinkHeader = "link_header" // RFC 8288 Link: <...>; rel="next"
+	PaginationPage       = "page"        // page number in query parameter Param (1-based)
+	PaginationOffset     = "offset"      // offset in query parameter Param, limit in SizeParam
+)
+
+// Pagination says how to get from one page to the next.
+type Pagination struct {
+	Type      string `json:"type" yaml:"type"`
+	Param     string `json:"param,omitempty" yaml:"param,omitempty"`           // query parameter for cursor, page number or offset
+	Next      string `json:"next,omitempty" yaml:"next,omitempty"`             // body path of the next cursor or next URL
+	Total     string `json:"total,omitempty" yaml:"total,omitempty"`           // body path of a reported total (page, offset)
+	SizeParam string `json:"size_param,omitempty" yaml:"size_param,omitempty"` // query parameter for the page size (limit for offset)
+	PageSize  int    `json:"page_size,omitempty" yaml:"page_size,omitempty"`
+}
+
+// Config describes one dataset's source API.
+type Config struct {
+	URL        string            `json:"url" yaml:"url"`                             // first page URL
+	Headers    map[string]string `json:"headers,omitempty" yaml:"headers,omitempty"` // values may reference ${ENV_VARS}
+	Records    string            `json:"records" yaml:"records"`                     // body path of the records array; "" = the body is the array
+	Key        string            `json:"key" yaml:"key"`                             // path of the record key inside a record
+	Pagination Pagination        `json:"pagination" yaml:"pagination"`
+	Timeout    Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`               // per request; default 30s
+	MaxBytes   int64             `json:"max_body_bytes,omitempty" yaml:"max_body_bytes,omitempty"` // response size cap; default 32 MiB
+}
+
+// Record is one record of a page: its key and its raw JSON.
+type Record struct {
+	Key  string
+	Data json.RawMessage
+}
+
+// Page is one fetched page.
+type Page struct {
+	Records []Record
+	Next    string      // cursor of the next page; "" when Done
+	Done    bool        // the source reported the end
+	Header  http.Header // response headers (rate-limit quota hints)
+	Bytes   int         // body size
+}
+
+// Duration is a time.Duration that reads and writes as a Go duration string
+// ("30s", "1m30s") in JSON and YAML.
+type Duration time.Duration
+
+// MarshalJSON writes d as a duration string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
+
+// UnmarshalJSON reads a duration string (or a number of nanoseconds).
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		var n int64
+		if err2 := json.Unmarshal(b, &n); err2 != nil {
+			return fmt.Errorf("duration must be a string such as \"30s\": %w", err)
+		}
+		*d = Duration(n)
+		return nil
+	}
+	return d.parse(s)
+}
+
+// UnmarshalYAML reads a duration string.
+func (d *Duration) UnmarshalYAML(unmarshal func(any) error) error {
+	var s string
+	if err := unmarshal(&s); err != nil {
+		return err
+	}
+	return d.parse(s)
+}
+
+// MarshalYAML writes d as a duration string.
+func (d Duration) MarshalYAML() (any, error) { return time.Duration(d).String(), nil }
+
+func (d *Duration) parse(s string) error {
+	if s == "" {
+		*d = 0
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (want e.g. \"30s\")", s)
+	}
+	if v < 0 {
+		return fmt.Errorf("negative duration %q", s)
+	}
+	*d = Duration(v)
+	return nil
+}
