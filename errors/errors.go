@@ -68,3 +68,13 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
+
+// Quota is what a response says of the caller's remaining request budget
+// (RateLimit / RateLimit-Policy fields, X-RateLimit-* headers).
+type Quota struct {
+	Known     bool          // the response carried quota information
+	Limit     float64       // requests allowed per window, 0 when unknown
+	Remaining float64       // requests left in the current window
+	Reset     time.Duration // time until the window resets, 0 when unknown
+	Window    time.Duration // the policy's window, 0 when unknown
+}
