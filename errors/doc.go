@@ -1,9 +1,30 @@
 // Package errors is syncflow's error taxonomy: the one place that decides what
 // a failure means (DESIGN.md §3).
 //
-// Every failure is one of five classes. Each class has a wire-stable Temporal
-// error type string; activities return *temporal.ApplicationError values built
-// by ToApplicationError, and workflows read the class back with ClassOf.
+// Every failure is one of five classes (Class). Each class has a wire-stable
+// Temporal error type string (the Type* constants, Class.TemporalType,
+// ClassFromType).
+//
+// On the activity side:
+//   - FromResponse classifies an HTTP response by status and headers;
+//   - Classify classifies a Go error (network, TLS, DNS, context);
+//   - New and Newf build an *Error for failures the caller has already
+//     understood (bad configuration, a response of the wrong shape, a sink
+//     error);
+//   - ToApplicationError turns any of these into the
+//     *temporal.ApplicationError the activity returns, with the retry
+//     behaviour of its class and Details for the workflow.
+//
+// On the workflow side, ClassOf reads the class (and Details) back from what
+// workflow.ExecuteActivity or a child workflow returned.
+//
+// Hint parsers read what servers say of their limits: ParseRetryAfter,
+// ResponseDate, ParseQuota (IETF RateLimit / RateLimit-Policy fields and the
+// X-RateLimit-* headers) and RateLimitDelay. Every delay they return is
+// clamped to [0, MaxHint].
+//
+// Nothing here puts record data or secrets into an error: URLs pass through
+// Redact, and response bodies are kept only as short printable excerpts.
 //
 // The package is imported under an alias (conventionally sferrors) so that it
 // does not shadow the standard library's errors package.

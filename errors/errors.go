@@ -2,6 +2,8 @@ package errors
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -49,21 +51,35 @@ type Error struct {
 	Err        error         // cause, may be nil
 }
 
+// Error describes the failure: op, method and URL, status, cause and body
+// excerpt, in that order, whichever are present. URLs inside the cause (as
+// in *url.Error messages) are redacted.
 func (e *Error) Error() string {
-	s := e.Op
-	if e.Method != "" {
-		s += " " + e.Method + " " + e.URL
+	var b strings.Builder
+	b.WriteString(e.Op)
+	if e.Method != "" || e.URL != "" {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(strings.TrimSpace(e.Method + " " + e.URL))
+	}
+	add := func(s string) {
+		if s == "" {
+			return
+		}
+		if b.Len() > 0 {
+			b.WriteString(": ")
+		}
+		b.WriteString(s)
 	}
 	if e.Status != 0 {
-		s += fmt.Sprintf(": status %d", e.Status)
+		add("status " + strconv.Itoa(e.Status))
 	}
 	if e.Err != nil {
-		s += ": " + e.Err.Error()
+		add(causeText(e.Err))
 	}
-	if e.Body != "" {
-		s += ": " + e.Body
-	}
-	return s
+	add(e.Body)
+	return b.String()
 }
 
 // Unwrap returns the cause.
@@ -72,9 +88,63 @@ func (e *Error) Unwrap() error { return e.Err }
 // Quota is what a response says of the caller's remaining request budget
 // (RateLimit / RateLimit-Policy fields, X-RateLimit-* headers).
 type Quota struct {
-	Known     bool          // the response carried quota information
+	Known     bool          // the response said how many requests are left: Remaining is meaningful
 	Limit     float64       // requests allowed per window, 0 when unknown
-	Remaining float64       // requests left in the current window
-	Reset     time.Duration // time until the window resets, 0 when unknown
+	Remaining float64       // requests left in the current window; 0 when unknown (see Known)
+	Reset     time.Duration // time until the window resets, 0 when unknown; clamped to [0, MaxHint]
 	Window    time.Duration // the policy's window, 0 when unknown
+}
+
+// TemporalType returns the wire-stable Temporal error type of c. An unknown
+// class maps to TypeUnrecoverable: a failure nobody understands is not
+// retried.
+func (c Class) TemporalType() string {
+	switch c {
+	case Transient:
+		return TypeTransient
+	case RateLimited:
+		return TypeRateLimited
+	case InvalidRequest:
+		return TypeInvalidRequest
+	case Cancelled:
+		return TypeCancelled
+	default:
+		return TypeUnrecoverable
+	}
+}
+
+// ClassFromType is the inverse of TemporalType; ok is false when t is not one
+// of the Type* constants.
+func ClassFromType(t string) (c Class, ok bool) {
+	switch t {
+	case TypeTransient:
+		return Transient, true
+	case TypeRateLimited:
+		return RateLimited, true
+	case TypeInvalidRequest:
+		return InvalidRequest, true
+	case TypeCancelled:
+		return Cancelled, true
+	case TypeUnrecoverable:
+		return Unrecoverable, true
+	default:
+		return "", false
+	}
+}
+
+// Retryable reports whether failures of class c are worth another attempt:
+// Transient and RateLimited are, the others are not.
+func (c Class) Retryable() bool {
+	return c == Transient || c == RateLimited
+}
+
+// New returns an *Error of the given class for operation op, caused by err
+// (which may be nil). Callers that fill in URL must pass it through Redact.
+func New(class Class, op string, err error) *Error {
+	return &Error{Class: class, Op: op, Err: err}
+}
+
+// Newf is New with a cause built by fmt.Errorf(format, args...), so %w wraps.
+func Newf(class Class, op, format string, args ...any) *Error {
+	return New(class, op, fmt.Errorf(format, args...))
 }
