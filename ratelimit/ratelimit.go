@@ -1,7 +1,466 @@
 // Package ratelimit keeps each rate-limit key's request budget on a worker
-// (DESIGN.md §4): a golang.org/x/time/rate limiter per key behind a freeze
-// gate. A rate-limit answer freezes the key until the hinted time
-// (extend-only, jittered), lowers its rate multiplicatively, and the rate
-// recovers gradually up to the configured ceiling. A key with no declared
-// rate discovers the server's limit adaptively.
+// (DESIGN.md §4, layers 1–3). A Registry holds, per key, a
+// golang.org/x/time/rate limiter behind a freeze gate; activities call Wait
+// before every request to a source, Freeze on a rate-limit answer and
+// Observe on a success.
+//
+// A rate-limit answer freezes the key until the hinted time (extend-only,
+// jittered so that many waiters do not wake together) and cuts its rate
+// multiplicatively. The gate is not rate.Limiter.SetLimit(0), which would
+// still grant the stored burst and leave waiters asleep: it is a deadline
+// that waiters watch together with a channel closed whenever the deadline
+// moves, and Wait checks it again after the limiter grants.
+//
+// Rates follow CUBIC (as in the AWS SDK's adaptive retry mode): after a cut
+// the rate climbs back quickly, lingers near the rate at which the server
+// last said no, then probes beyond it. A declared key recovers up to its
+// configured ceiling and never exceeds it; a key with no declared rate
+// starts at Options.InitialAdaptiveRate and discovers the server's limit.
+// Quota hints on successful responses (Remaining, Reset) slow a key down
+// before the server has to say no.
+//
+// Every time comes from Options.Now and every wait from Options.Timer, so
+// tests run the whole registry in virtual time.
 package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	sferrors "github.com/syncflow/syncflow/errors"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxJitter           = 250 * time.Millisecond
+	DefaultDecrease            = 0.9 // CUBIC's beta; see controller
+	DefaultMinRate             = 0.5
+	DefaultInitialAdaptiveRate = 5
+	DefaultLowQuota            = 0.1
+	// DefaultFreeze is the freeze of a rate-limit answer without a hint.
+	DefaultFreeze = time.Second
+	// MaxRPS is the highest ceiling a Limit may declare; more is clamped.
+	MaxRPS = 1e9
+)
+
+// Limit is a key's configured budget. RPS <= 0 means undeclared: the key
+// discovers its rate adaptively. Burst <= 0 means the default: for a
+// declared key ceil(RPS/10) (a tenth of a second's worth), at least 1; an
+// adaptive key always has burst 1.
+type Limit struct {
+	RPS   float64
+	Burst int
+}
+
+// burst returns the limiter burst of l, at least 1.
+func (l Limit) burst() int {
+	if l.RPS <= 0 || math.IsNaN(l.RPS) {
+		return 1
+	}
+	if l.Burst > 0 {
+		return l.Burst
+	}
+	return max(1, int(math.Ceil(l.ceiling()/10)))
+}
+
+// ceiling returns the declared rate, clamped to MaxRPS; 0 when adaptive.
+func (l Limit) ceiling() float64 {
+	if !(l.RPS > 0) { // also NaN
+		return 0
+	}
+	return math.Min(l.RPS, MaxRPS)
+}
+
+// Options tune a Registry. The zero value gives the documented defaults.
+type Options struct {
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Timer starts a timer on the Now clock: c receives once d has passed
+	// and stop releases the timer. Default: time.NewTimer. Set it together
+	// with Now to run Wait in virtual time.
+	Timer func(d time.Duration) (c <-chan time.Time, stop func() bool)
+	// Rand returns a number in [0,1) for jitter; default math/rand/v2.
+	Rand func() float64
+	// MaxJitter bounds what is added to a freeze's end: at most this and at
+	// most 10% of the freeze; default 250ms.
+	MaxJitter time.Duration
+	// Decrease is the multiplicative decrease on a rate-limit answer, in
+	// (0,1); default 0.9. The cut is mild because its partner, the freeze,
+	// already pauses the key; a second answer before the rate has recovered
+	// cuts by Decrease².
+	Decrease float64
+	// MinRate is the floor of decreases in requests per second; default
+	// 0.5 (a declared ceiling below it is its own floor).
+	MinRate float64
+	// InitialAdaptiveRate is the start rate of a key without a declared
+	// rate; default 5 requests per second.
+	InitialAdaptiveRate float64
+	// LowQuota is the share of a quota below which a key slows down
+	// pre-emptively; default 0.1.
+	LowQuota float64
+}
+
+// withDefaults returns o with every unset field at its default.
+func (o Options) withDefaults() Options {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Timer == nil {
+		o.Timer = func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		}
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Float64
+	}
+	if o.MaxJitter <= 0 {
+		o.MaxJitter = DefaultMaxJitter
+	}
+	if !(o.Decrease > 0 && o.Decrease < 1) {
+		o.Decrease = DefaultDecrease
+	}
+	if !(o.MinRate > 0) {
+		o.MinRate = DefaultMinRate
+	}
+	if !(o.InitialAdaptiveRate > 0) {
+		o.InitialAdaptiveRate = DefaultInitialAdaptiveRate
+	}
+	if !(o.LowQuota > 0) {
+		o.LowQuota = DefaultLowQuota
+	}
+	return o
+}
+
+// Registry holds the limiters of a worker, one per key, created on first
+// use. It is safe for concurrent use by any number of goroutines. Keys are
+// never removed: there is one per dataset or API credential.
+type Registry struct {
+	opts Options
+	mu   sync.RWMutex
+	keys map[string]*key
+}
+
+// NewRegistry returns an empty registry.
+func NewRegistry(opts Options) *Registry {
+	return &Registry{opts: opts.withDefaults(), keys: make(map[string]*key)}
+}
+
+// key is one key's state. mu guards everything but lim, which has its own
+// lock and is only used under mu anyway.
+type key struct {
+	mu         sync.Mutex
+	limit      Limit // as last given to Wait
+	configured bool  // Wait has given a Limit
+	lim        *rate.Limiter
+	ctl        controller
+
+	frozenUntil time.Time
+	changed     chan struct{} // closed and replaced when the gate moves
+
+	quotaRate  float64   // pre-emptive cap from quota hints
+	quotaUntil time.Time // when the cap expires (the quota window resets)
+
+	appliedRate  rate.Limit
+	appliedBurst int
+
+	freezes, requests int64
+}
+
+// get returns key name, creating it (adaptive, not yet configured) if new.
+func (r *Registry) get(name string) *key {
+	r.mu.RLock()
+	k := r.keys[name]
+	r.mu.RUnlock()
+	if k != nil {
+		return k
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if k = r.keys[name]; k == nil {
+		o := &r.opts
+		k = &key{
+			ctl:          newController(0, o.InitialAdaptiveRate, o.MinRate, o.Decrease, o.Now()),
+			changed:      make(chan struct{}),
+			appliedBurst: 1,
+		}
+		k.appliedRate = rate.Limit(k.ctl.rate)
+		k.lim = rate.NewLimiter(k.appliedRate, k.appliedBurst)
+		r.keys[name] = k
+	}
+	return k
+}
+
+// configure applies l to k; k.mu is held.
+func (k *key) configure(l Limit, o *Options, now time.Time) {
+	if k.configured && l == k.limit {
+		return
+	}
+	was := k.limit.ceiling()
+	c := l.ceiling()
+	switch {
+	case c > 0 && (!k.configured || was == 0):
+		k.ctl = newController(c, o.InitialAdaptiveRate, o.MinRate, o.Decrease, now)
+	case c > 0:
+		k.ctl.setCeiling(c, o.MinRate, now)
+	case k.configured && was > 0:
+		k.ctl.setAdaptive(o.MinRate, now)
+	}
+	if !k.configured {
+		// Nobody has waited on the key yet: start with a full bucket of
+		// the configured burst.
+		k.appliedRate, k.appliedBurst = rate.Limit(k.ctl.rate), l.burst()
+		k.lim = rate.NewLimiter(k.appliedRate, k.appliedBurst)
+	}
+	k.limit, k.configured = l, true
+	k.broadcast()
+}
+
+// broadcast wakes every waiter of k so that it looks at the key again;
+// k.mu is held.
+func (k *key) broadcast() {
+	close(k.changed)
+	k.changed = make(chan struct{})
+}
+
+// effective returns the rate and burst the limiter should have at now:
+// the controller's rate, lowered by an unexpired quota cap (which also
+// drops the burst to 1, so that no stored tokens go at once).
+func (k *key) effective(now time.Time) (float64, int) {
+	rps, burst := k.ctl.rate, k.limit.burst()
+	if now.Before(k.quotaUntil) {
+		rps, burst = math.Min(rps, k.quotaRate), 1
+	}
+	return rps, burst
+}
+
+// apply brings the limiter up to date; k.mu is held.
+func (k *key) apply(now time.Time) {
+	rps, burst := k.effective(now)
+	if l := rate.Limit(rps); l != k.appliedRate {
+		k.lim.SetLimitAt(now, l)
+		k.appliedRate = l
+	}
+	if burst != k.appliedBurst {
+		k.lim.SetBurstAt(now, burst)
+		k.appliedBurst = burst
+	}
+}
+
+// Wait blocks until key may send one request: first the freeze gate (until
+// the key's freeze ends), then the key's rate.Limiter, then the gate once
+// more (a freeze that arrived meanwhile is honoured). l configures the key
+// on first use; a later call with another Limit updates it. A freeze
+// arriving while Wait waits for the limiter returns the reservation and
+// sends the caller back to the gate. It returns the context's error,
+// wrapped, if ctx ends first.
+func (r *Registry) Wait(ctx context.Context, key string, l Limit) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
+	}
+	k := r.get(key)
+	var res *rate.Reservation // held once the limiter granted, until sent
+	for {
+		k.mu.Lock()
+		now := r.opts.Now()
+		k.configure(l, &r.opts, now)
+		if now.Before(k.frozenUntil) {
+			if res != nil { // granted, but a freeze came first
+				res.CancelAt(now)
+				res = nil
+			}
+			d, changed := k.frozenUntil.Sub(now), k.changed
+			k.mu.Unlock()
+			if _, err := r.sleep(ctx, d, changed); err != nil {
+				return fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
+			}
+			continue
+		}
+		if res == nil {
+			k.apply(now)
+			if k.lim.AllowN(now, 1) { // the common case, without allocation
+				k.requests++
+				k.ctl.sent(now)
+				k.mu.Unlock()
+				return nil
+			}
+			res = k.lim.ReserveN(now, 1) // always OK: burst >= 1
+			if d := res.DelayFrom(now); d > 0 {
+				changed := k.changed
+				k.mu.Unlock()
+				woken, err := r.sleep(ctx, d, changed)
+				if err != nil || woken {
+					k.mu.Lock()
+					res.CancelAt(r.opts.Now())
+					k.mu.Unlock()
+					res = nil
+				}
+				if err != nil {
+					return fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
+				}
+				continue // check the gate again
+			}
+		}
+		k.requests++
+		k.ctl.sent(now)
+		k.mu.Unlock()
+		return nil
+	}
+}
+
+// sleep waits d on the registry's clock. It returns woken == true if
+// changed closes first, and ctx's error if ctx ends first.
+func (r *Registry) sleep(ctx context.Context, d time.Duration, changed <-chan struct{}) (woken bool, err error) {
+	c, stop := r.opts.Timer(d)
+	defer stop()
+	select {
+	case <-ctx.Done():
+		return false, ctx.Err()
+	case <-changed:
+		return true, nil
+	case <-c:
+		return false, nil
+	}
+}
+
+// Freeze records a rate-limit answer for key: no request for the key until
+// now+d plus a jitter of at most min(MaxJitter, d/10); d <= 0 means no hint
+// and freezes for DefaultFreeze. Freezes only extend: a shorter freeze never
+// shortens a longer one. The first answer of a congestion event also cuts
+// the key's rate by Options.Decrease (not below MinRate): answers to
+// requests already in flight at a cut belong to the same event. The rate's
+// recovery starts when the freeze ends. It returns when the key resumes.
+//
+// Each request let through by Wait should be answered by one Freeze or one
+// Observe; that is how in-flight requests are told apart.
+func (r *Registry) Freeze(key string, d time.Duration) time.Time {
+	if d <= 0 {
+		d = DefaultFreeze
+	}
+	k := r.get(key)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := r.opts.Now()
+	k.freezes++
+	if k.ctl.throttled(now) {
+		k.apply(now)
+	}
+	k.extend(now.Add(d + r.jitter(d)))
+	k.ctl.pause(k.frozenUntil)
+	return k.frozenUntil
+}
+
+// jitter returns a random duration in [0, min(MaxJitter, d/10)).
+func (r *Registry) jitter(d time.Duration) time.Duration {
+	bound := min(r.opts.MaxJitter, d/10)
+	return time.Duration(r.opts.Rand() * float64(bound))
+}
+
+// extend moves the gate to until if that is later, and wakes the waiters so
+// that they re-arm their timers; k.mu is held.
+func (k *key) extend(until time.Time) {
+	if until.After(k.frozenUntil) {
+		k.frozenUntil = until
+		k.broadcast()
+	}
+}
+
+// Observe records a successful response for key and its quota hints (q.Known
+// may be false). The rate recovers along the CUBIC curve, up to the ceiling
+// of a declared key, beyond the last limit for an adaptive one. When the
+// quota runs low (Remaining/Limit < LowQuota) the key is capped until the
+// window resets so that the remaining requests spread over Reset (or over
+// Window when Reset is unknown); when nothing remains, the gate closes until
+// Reset. A quota that is not low lifts an earlier cap.
+func (r *Registry) Observe(key string, q sferrors.Quota) {
+	k := r.get(key)
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := r.opts.Now()
+	k.ctl.succeeded(now)
+	if q.Known {
+		r.observeQuota(k, q, now)
+	}
+	k.apply(now)
+}
+
+// observeQuota applies quota hints; k.mu is held. The horizon is Reset, or
+// the policy's Window when Reset is unknown. A zero Remaining is believed
+// only next to a Reset or a Limit, so that a response naming only its
+// policy does not close the gate.
+func (r *Registry) observeQuota(k *key, q sferrors.Quota, now time.Time) {
+	horizon := q.Reset
+	if horizon <= 0 {
+		horizon = q.Window
+	}
+	switch {
+	case q.Remaining <= 0 && (q.Reset > 0 || q.Limit > 0):
+		if horizon > 0 {
+			k.extend(now.Add(horizon + r.jitter(horizon)))
+			k.ctl.pause(k.frozenUntil)
+		}
+	case q.Limit > 0 && q.Remaining/q.Limit < r.opts.LowQuota:
+		if horizon > 0 {
+			k.quotaRate = q.Remaining / horizon.Seconds()
+			k.quotaUntil = now.Add(horizon)
+		}
+	default:
+		k.quotaUntil = time.Time{}
+	}
+}
+
+// Status is a key's state as the progress query shows it.
+type Status struct {
+	Key         string
+	Rate        float64   // requests per second now, quota cap included
+	Ceiling     float64   // declared requests per second; 0 when adaptive
+	Adaptive    bool      // the key discovers its rate
+	FrozenUntil time.Time // end of the current freeze; zero when not frozen
+	Freezes     int64     // rate-limit answers recorded
+	Requests    int64     // requests let through by Wait
+}
+
+// Status returns key's state; a key never used has only its name set.
+func (r *Registry) Status(key string) Status {
+	r.mu.RLock()
+	k := r.keys[key]
+	r.mu.RUnlock()
+	if k == nil {
+		return Status{Key: key}
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	now := r.opts.Now()
+	rps, _ := k.effective(now)
+	s := Status{
+		Key:      key,
+		Rate:     rps,
+		Ceiling:  k.ctl.ceiling,
+		Adaptive: k.ctl.adaptive(),
+		Freezes:  k.freezes,
+		Requests: k.requests,
+	}
+	if now.Before(k.frozenUntil) {
+		s.FrozenUntil = k.frozenUntil
+	}
+	return s
+}
+
+// Keys returns the registry's keys, sorted.
+func (r *Registry) Keys() []string {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	keys := make([]string, 0, len(r.keys))
+	for name := range r.keys {
+		keys = append(keys, name)
+	}
+	slices.Sort(keys)
+	return keys
+}

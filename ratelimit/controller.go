@@ -1,0 +1,264 @@
+package ratelimit
+
+import (
+	"math"
+	"time"
+)
+
+// cubicC is CUBIC's scaling constant in requests per second per second³: it
+// sets how fast the rate climbs back towards, and then beyond, the rate at
+// which the server last said no.
+const cubicC = 0.4
+
+// minCycleRequests makes a slow key probe slowly: after a cut the curve
+// takes at least the time of this many requests to get back to wmax, so
+// that at any rate a probe that fails costs a small share of requests.
+const minCycleRequests = 200
+
+// plateauShare places the curve's plateau a little below the rate at which
+// the server said no: that rate overestimates the server's limit by the
+// burst the server let through before it ran dry, and sitting just under
+// the limit costs far less than the freeze of one more rate-limit answer.
+const plateauShare = 0.95
+
+// measureSpan is how far back the sending rate is measured: long enough to
+// average a few requests, short enough to be today's rate.
+const measureSpan = time.Second
+
+// sameEventSpan bounds how long after a cut answers to requests that were
+// in flight at the cut are taken as the same congestion event; it limits
+// the damage of requests that never got an answer recorded.
+const sameEventSpan = 5 * time.Second
+
+// controller decides one key's sending rate. It is CUBIC, as in congestion
+// control and the AWS SDK's adaptive retry mode: a rate-limit answer takes
+// the rate in use w (the lower of the current rate and the measured sending
+// rate), sets the plateau wmax a little below w and cuts the rate to beta·w;
+// successes then move the rate along rate(t) = C·(t−K)³ + wmax, where t is
+// the time since the key resumed and K the time at which the curve reaches
+// wmax. The curve is steep right after a cut, flat near wmax (just under
+// where the server said no) and steep again beyond it, probing for more.
+// C follows from K, and K is at least the time of minCycleRequests
+// requests, so that probing costs the same small share of requests at
+// every rate.
+//
+// A declared key (ceiling > 0) never exceeds its ceiling; an adaptive key
+// (ceiling == 0) never grows beyond twice its measured sending rate, so a
+// key that is not using its budget does not build up a rate it never tested.
+//
+// controller is pure: every method takes the time, so tests drive it in
+// virtual time. It is not safe for concurrent use; the key's mutex guards it.
+type controller struct {
+	ceiling float64 // declared requests per second; 0 when adaptive
+	floor   float64 // lowest rate a decrease may reach
+	beta    float64 // multiplicative decrease factor, in (0, 1)
+
+	rate  float64   // current rate, requests per second
+	wmax  float64   // the curve's plateau, just under the last limit
+	k     float64   // seconds from epoch to the plateau
+	scale float64   // the curve's C, requests per second per second³
+	base  float64   // the rate the last cut set: the curve only lifts it
+	epoch time.Time // when the key resumed after the last cut (or started)
+
+	lastDecrease time.Time
+	inflight     int // requests sent and not yet answered
+	pending      int // of those, sent before the last cut
+	meter        meter
+}
+
+// newController returns a controller for a key with the given ceiling
+// (0: adaptive, starting at initial).
+func newController(ceiling, initial, minRate, beta float64, now time.Time) controller {
+	c := controller{ceiling: ceiling, beta: beta, floor: minRate}
+	if ceiling > 0 && ceiling < minRate {
+		c.floor = ceiling
+	}
+	start := initial
+	if ceiling > 0 {
+		start = ceiling
+	}
+	if start < c.floor {
+		start = c.floor
+	}
+	// K = 0: the curve starts at the plateau and probes upwards at once.
+	c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = start, start, start, 0, now, cubicC
+	c.meter.origin = now
+	return c
+}
+
+// adaptive reports whether the key discovers its rate.
+func (c *controller) adaptive() bool { return c.ceiling <= 0 }
+
+// setCeiling changes a declared key's ceiling. A key running at its old
+// ceiling moves to the new one; a key recovering from a cut keeps
+// recovering, under the new ceiling.
+func (c *controller) setCeiling(ceiling, minRate float64, now time.Time) {
+	old := c.ceiling
+	c.ceiling = ceiling
+	c.floor = minRate
+	if ceiling < minRate {
+		c.floor = ceiling
+	}
+	if c.rate >= old || c.rate > ceiling {
+		c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = ceiling, ceiling, ceiling, 0, now, cubicC
+		return
+	}
+	c.wmax = math.Min(c.wmax, ceiling)
+}
+
+// setAdaptive turns a declared key adaptive, starting from its current rate.
+func (c *controller) setAdaptive(minRate float64, now time.Time) {
+	c.ceiling, c.floor = 0, minRate
+	c.rate = math.Max(c.rate, c.floor)
+	c.base, c.wmax, c.k, c.epoch, c.scale = c.rate, c.rate, 0, now, cubicC
+}
+
+// pause holds the curve still until resume: time spent frozen is no
+// recovery, else the rate would come out of a long freeze at full speed.
+func (c *controller) pause(resume time.Time) {
+	if resume.After(c.epoch) {
+		c.epoch = resume
+	}
+}
+
+// since returns where the sending rate is measured from: the last resume,
+// at most measureSpan back, so that the measure reflects the current rate.
+func (c *controller) since(now time.Time) time.Time {
+	if from := now.Add(-measureSpan); from.After(c.epoch) {
+		return from
+	}
+	return c.epoch
+}
+
+// sent records a request that was let through.
+func (c *controller) sent(now time.Time) {
+	c.inflight++
+	c.meter.add(now)
+}
+
+// answer records the answer to a request and reports whether that request
+// was sent before the last cut (answers are taken in sending order).
+func (c *controller) answer() (beforeCut bool) {
+	if c.inflight > 0 {
+		c.inflight--
+	}
+	if c.pending > 0 {
+		c.pending--
+		return true
+	}
+	return false
+}
+
+// throttled records a rate-limit answer. Unless the request was sent
+// before the last cut (then the server said no to the old rate, and the cut
+// answered it already), it cuts the rate to beta times the rate in use (the
+// lower of the current rate and the rate measured since the key last
+// resumed), not below the floor. It reports whether the rate was cut.
+func (c *controller) throttled(now time.Time) bool {
+	if c.answer() && now.Sub(c.lastDecrease) < sameEventSpan {
+		return false
+	}
+	w := c.rate
+	if m, ok := c.meter.rate(now, c.since(now)); ok && m < w {
+		w = m
+	}
+	w = math.Max(w, c.floor)
+	beta := c.beta
+	if !c.lastDecrease.IsZero() && now.Sub(c.epoch).Seconds() < c.k {
+		// Said no again before the curve got back to its plateau: the
+		// limit is well below the last estimate (it dropped, or the
+		// estimate was wrong), so cut twice as hard.
+		beta *= beta
+	}
+	c.wmax = math.Max(w*plateauShare, c.floor)
+	c.rate = math.Max(w*beta, c.floor)
+	span := c.wmax - c.rate
+	if span < w*(1-c.beta)/2 { // at the floor, or Decrease near 1
+		span = w * (1 - c.beta) / 2
+	}
+	c.base = c.rate
+	c.k = math.Max(math.Cbrt(span/cubicC), minCycleRequests/w)
+	c.scale = span / (c.k * c.k * c.k)
+	c.epoch = now
+	c.lastDecrease = now
+	c.pending = c.inflight
+	return true
+}
+
+// succeeded records a successful response: the rate follows the cubic curve,
+// capped by the ceiling (declared) or by twice the measured sending rate
+// (adaptive; the cap never lowers the rate). The rate never falls below the
+// floor.
+func (c *controller) succeeded(now time.Time) {
+	c.answer()
+	t := max(0, now.Sub(c.epoch).Seconds())
+	target := c.scale*math.Pow(t-c.k, 3) + c.wmax
+	if c.adaptive() {
+		if m, ok := c.meter.rate(now, c.since(now)); ok {
+			target = math.Min(target, math.Max(c.rate, 2*m))
+		}
+	} else {
+		target = math.Min(target, c.ceiling)
+	}
+	c.rate = math.Max(math.Max(target, c.base), c.floor)
+}
+
+// The meter counts requests in meterBuckets buckets of meterBucket: it
+// looks back at most meterBuckets × meterBucket and needs meterMinSpan of
+// history to answer.
+const (
+	meterBuckets = 20
+	meterBucket  = 100 * time.Millisecond
+	meterMinSpan = time.Second
+)
+
+// meter measures the sending rate over the last seconds, in constant memory
+// whatever the rate.
+type meter struct {
+	origin  time.Time
+	buckets [meterBuckets]struct {
+		slot int64
+		n    int64
+	}
+	first time.Time // first request, zero before any
+}
+
+// slot returns t's bucket number.
+func (m *meter) slot(t time.Time) int64 { return int64(t.Sub(m.origin) / meterBucket) }
+
+// add counts one request at now.
+func (m *meter) add(now time.Time) {
+	if m.first.IsZero() {
+		m.first = now
+	}
+	s := m.slot(now)
+	b := &m.buckets[((s%meterBuckets)+meterBuckets)%meterBuckets]
+	if b.slot != s {
+		b.slot, b.n = s, 0
+	}
+	b.n++
+}
+
+// rate returns the requests per second from since (or as far back as the
+// meter reaches, or the first request) to now. ok is false when that span
+// is shorter than meterMinSpan.
+func (m *meter) rate(now, since time.Time) (r float64, ok bool) {
+	if m.first.IsZero() {
+		return 0, false
+	}
+	cur := m.slot(now)
+	from := max(m.slot(since), m.slot(m.first), cur-meterBuckets+1)
+	// Whole buckets: the span starts where bucket from starts.
+	start := m.origin.Add(time.Duration(from) * meterBucket)
+	span := now.Sub(start)
+	if span < meterMinSpan {
+		return 0, false
+	}
+	var n int64
+	for _, b := range m.buckets {
+		if b.slot >= from && b.slot <= cur {
+			n += b.n
+		}
+	}
+	return float64(n) / span.Seconds(), true
+}
