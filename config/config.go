@@ -39,4 +39,8 @@ type File struct {
 	// The environment variable SYNCFLOW_SINK overrides it.
 	Sink     string    `json:"sink" yaml:"sink"`
 	Datasets []Dataset `json:"datasets" yaml:"datasets"`
+
+	path           string         // the file Load read, for problems found later
+	lines          map[string]int // line of every field path, for problems found later
+	sinkOverridden bool           // Sink came from ApplySinkOverride
 }
