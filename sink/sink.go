@@ -1,12 +1,8 @@
-// Package sink writes synced records to the destination database.
-//
-// The protocol that makes syncs exactly-once: a page's records are upserted
-// by (dataset, record key) and the task's checkpoint is written in ONE
-// transaction (Commit). Re-committing a page after any crash is harmless.
 package sink
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/syncflow/syncflow/source"
@@ -23,6 +19,21 @@ const (
 	StateFailed    State = "failed"
 )
 
+// valid reports whether s is one of the checkpoint states.
+func (s State) valid() bool {
+	switch s {
+	case StateRunning, StateCompleted, StateCancelled, StateFailed:
+		return true
+	}
+	return false
+}
+
+// ErrStaleCheckpoint is returned (wrapped) by Commit when the stored
+// checkpoint of the task is ahead of the one being committed: same
+// Generation, more Pages. It means another attempt of the activity has
+// overtaken this one; nothing was written.
+var ErrStaleCheckpoint = errors.New("stale checkpoint")
+
 // Checkpoint is where a task stands: written with every committed page.
 type Checkpoint struct {
 	TaskID     string
@@ -33,18 +44,22 @@ type Checkpoint struct {
 	Pages      int64  // pages committed in this generation
 	Records    int64  // records committed in this generation (counting re-sent keys)
 	State      State
-	UpdatedAt  time.Time
+	Message    string    // why the task failed or was cancelled (SetState); Commit clears it
+	UpdatedAt  time.Time // set by the sink when the checkpoint is written (UTC)
 }
 
 // Sink is a destination database.
 type Sink interface {
 	// Commit upserts records into dataset cp.DatasetID and writes cp, in one
-	// transaction: both or neither.
+	// transaction: both or neither. An empty cp.State means StateRunning.
+	// A checkpoint never moves backwards: when the stored checkpoint has the
+	// same Generation and more Pages, Commit writes nothing and returns an
+	// error wrapping ErrStaleCheckpoint.
 	Commit(ctx context.Context, cp Checkpoint, records []source.Record) error
 	// Load returns the checkpoint of a task; ok is false when there is none.
 	Load(ctx context.Context, taskID string) (cp Checkpoint, ok bool, err error)
 	// SetState records a task's state (and the message of a failure) in its
-	// checkpoint, creating it if needed.
+	// checkpoint, creating it if needed; cursor and counters are kept.
 	SetState(ctx context.Context, taskID, datasetID string, state State, message string) error
 	// Count returns the number of records stored for a dataset.
 	Count(ctx context.Context, datasetID string) (int64, error)

@@ -1,0 +1,83 @@
+// Package sink writes synced records to the destination database.
+//
+// The protocol that makes syncs exactly-once: a page's records are upserted
+// by (dataset, record key) and the task's checkpoint is written in ONE
+// transaction (Commit). Re-committing a page after any crash is harmless,
+// and a checkpoint never moves backwards (ErrStaleCheckpoint).
+//
+// # Destinations
+//
+// Open picks the implementation from the DSN:
+//
+//	sqlite:///abs/path/syncflow.db   SQLite file, absolute path
+//	sqlite://rel/path/syncflow.db    SQLite file, relative to the working directory
+//	postgres://user:pw@host:5432/db?sslmode=disable   PostgreSQL (also postgresql://)
+//
+// Parent directories of a SQLite file are created. Any PostgreSQL runtime
+// parameter may be added to the DSN, e.g. search_path=myschema to keep the
+// tables in a schema of their own.
+//
+// # Tables
+//
+// Both destinations hold the same two tables, created on first use:
+//
+//	syncflow_records
+//	  dataset    TEXT NOT NULL          dataset ID
+//	  key        TEXT NOT NULL          record key (source.Record.Key)
+//	  data       JSON text (SQLite, CHECK json_valid) / JSONB (PostgreSQL)
+//	  synced_at  TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL): last upsert
+//	  PRIMARY KEY (dataset, key)
+//
+//	syncflow_checkpoints
+//	  task_id    TEXT PRIMARY KEY
+//	  dataset    TEXT NOT NULL
+//	  generation TEXT NOT NULL          one sync run of the task
+//	  cursor     TEXT NOT NULL          cursor of the next page
+//	  done       INTEGER 0/1 (SQLite) / BOOLEAN (PostgreSQL)
+//	  pages      INTEGER / BIGINT       pages committed in this generation
+//	  records    INTEGER / BIGINT       records committed in this generation
+//	  state      TEXT NOT NULL          running, completed, cancelled, failed
+//	  message    TEXT NOT NULL          why it failed or was cancelled
+//	  updated_at TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL)
+//
+// Records are upserted with INSERT ... ON CONFLICT (dataset, key) DO UPDATE;
+// the checkpoint with INSERT ... ON CONFLICT (task_id) DO UPDATE ... WHERE
+// the stored checkpoint is not ahead, so the staleness check and the write
+// are one statement and cannot race.
+//
+// The schema version is kept in PRAGMA user_version (SQLite) and in the
+// one-row table syncflow_schema (PostgreSQL); a database written by a newer
+// syncflow is refused rather than misread.
+//
+// # SQLite
+//
+// The file is in WAL mode. All writes of a process go through one
+// connection whose transactions begin IMMEDIATE, with a busy timeout: many
+// activities committing at once queue up instead of failing with
+// SQLITE_BUSY or deadlocking on a read-to-write lock upgrade, and other
+// processes opening the same file wait for the lock too. Reads (Load,
+// Count) use a separate pool of read-only connections and never wait for
+// writers.
+//
+// synchronous=FULL, not NORMAL: in WAL mode NORMAL survives a process crash
+// but may lose the last transactions on power loss, while the Temporal
+// history has already recorded the activity as done and moved on to the
+// next cursor. Those records would be lost for good. FULL costs one fsync
+// per committed page, which is small next to an HTTP request.
+//
+// # PostgreSQL
+//
+// A page is upserted with one INSERT ... SELECT FROM unnest(...) statement,
+// sorted by key (so concurrent tasks writing overlapping keys lock rows in
+// the same order and do not deadlock) and deduplicated (the last record of
+// a key in a page wins). Schema creation runs in a transaction holding
+// pg_advisory_xact_lock, so several workers starting at once do not
+// collide on CREATE TABLE IF NOT EXISTS.
+//
+// # Errors
+//
+// Errors are wrapped with the operation ("sqlite commit: ...",
+// "postgres load: ...") and never contain record data or a DSN password.
+// Classifying them (disk full, schema errors: unrecoverable) is the
+// caller's job.
+package sink

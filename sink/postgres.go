@@ -1,0 +1,238 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/syncflow/syncflow/source"
+)
+
+// pgSchemaLock is the pg_advisory_xact_lock key that serialises schema
+// creation and migration across workers ("syncflow" in ASCII).
+const pgSchemaLock int64 = 0x73796e63666c6f77
+
+// pgSchemaVersion is the schema this code writes (table syncflow_schema).
+// pgMigrations[i] takes a database from version i to i+1.
+const pgSchemaVersion = 1
+
+var pgMigrations = [][]string{
+	{
+		`CREATE TABLE IF NOT EXISTS syncflow_records (
+			dataset   TEXT NOT NULL,
+			key       TEXT NOT NULL,
+			data      JSONB NOT NULL,
+			synced_at TIMESTAMPTZ NOT NULL,
+			PRIMARY KEY (dataset, key)
+		)`,
+		`CREATE TABLE IF NOT EXISTS syncflow_checkpoints (
+			task_id    TEXT NOT NULL PRIMARY KEY,
+			dataset    TEXT NOT NULL,
+			generation TEXT NOT NULL DEFAULT '',
+			cursor     TEXT NOT NULL DEFAULT '',
+			done       BOOLEAN NOT NULL DEFAULT FALSE,
+			pages      BIGINT NOT NULL DEFAULT 0,
+			records    BIGINT NOT NULL DEFAULT 0,
+			state      TEXT NOT NULL,
+			message    TEXT NOT NULL DEFAULT '',
+			updated_at TIMESTAMPTZ NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS syncflow_checkpoints_dataset ON syncflow_checkpoints (dataset)`,
+	},
+}
+
+const (
+	// One statement per page. Sorted by key so that concurrent transactions
+	// lock overlapping rows in the same order (no deadlock); DISTINCT ON
+	// keeps the last record of a key (ON CONFLICT cannot touch a row twice).
+	pgUpsertRecords = `INSERT INTO syncflow_records (dataset, key, data, synced_at)
+		SELECT DISTINCT ON (r.key) $1::text, r.key, r.data::jsonb, $4::timestamptz
+		FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(key, data, ord)
+		ORDER BY r.key, r.ord DESC
+		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at`
+	// The WHERE clause is the staleness rule, as in SQLite; the conflicting
+	// row is locked either way, so concurrent attempts of a task serialise.
+	pgUpsertCheckpoint = `INSERT INTO syncflow_checkpoints
+			(task_id, dataset, generation, cursor, done, pages, records, state, message, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9)
+		ON CONFLICT (task_id) DO UPDATE SET
+			dataset = excluded.dataset, generation = excluded.generation, cursor = excluded.cursor,
+			done = excluded.done, pages = excluded.pages, records = excluded.records,
+			state = excluded.state, message = '', updated_at = excluded.updated_at
+		WHERE syncflow_checkpoints.generation <> excluded.generation
+			OR syncflow_checkpoints.pages <= excluded.pages`
+	pgSetState = `INSERT INTO syncflow_checkpoints (task_id, dataset, state, message, updated_at)
+		VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (task_id) DO UPDATE SET
+			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at`
+	pgLoad = `SELECT dataset, generation, cursor, done, pages, records, state, message, updated_at
+		FROM syncflow_checkpoints WHERE task_id = $1`
+	pgCount = `SELECT count(*) FROM syncflow_records WHERE dataset = $1`
+)
+
+// Postgres is a Sink on a PostgreSQL database, through a pgx connection
+// pool. It is safe for concurrent use.
+type Postgres struct {
+	pool *pgxpool.Pool
+}
+
+var _ Sink = (*Postgres)(nil)
+
+// OpenPostgres connects to the PostgreSQL database of dsn (a postgres:// or
+// postgresql:// URL; pool_max_conns and runtime parameters such as
+// search_path are honoured) and brings its schema up to date.
+func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The parser's message may quote the DSN: do not pass it on.
+		return nil, fmt.Errorf("open postgres %q: invalid DSN", RedactDSN(dsn))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres %q: %w", RedactDSN(dsn), err)
+	}
+	p := &Postgres{pool: pool}
+	if err := p.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("open postgres %q: %w", RedactDSN(dsn), err)
+	}
+	return p, nil
+}
+
+// migrate creates or upgrades the schema under a transaction-scoped
+// advisory lock: workers starting together take turns, and the later ones
+// find the tables there.
+func (p *Postgres) migrate(ctx context.Context) error {
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin schema: %w", err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, pgSchemaLock); err != nil {
+		return fmt.Errorf("lock schema: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS syncflow_schema (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("create schema version table: %w", err)
+	}
+	var version int
+	err = tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM syncflow_schema`).Scan(&version)
+	if err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if version > pgSchemaVersion {
+		return fmt.Errorf("schema version %d is newer than this syncflow supports (%d)", version, pgSchemaVersion)
+	}
+	if version == pgSchemaVersion {
+		if err := tx.Commit(ctx); err != nil {
+			return fmt.Errorf("commit schema check: %w", err)
+		}
+		return nil
+	}
+	for v := version; v < pgSchemaVersion; v++ {
+		for _, stmt := range pgMigrations[v] {
+			if _, err := tx.Exec(ctx, stmt); err != nil {
+				return fmt.Errorf("schema version %d: %w", v+1, err)
+			}
+		}
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM syncflow_schema`); err != nil {
+		return fmt.Errorf("write schema version: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO syncflow_schema (version) VALUES ($1)`, pgSchemaVersion); err != nil {
+		return fmt.Errorf("write schema version: %w", err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit schema: %w", err)
+	}
+	return nil
+}
+
+// Commit upserts records into dataset cp.DatasetID and writes cp in one
+// transaction. See Sink.
+func (p *Postgres) Commit(ctx context.Context, cp Checkpoint, records []source.Record) error {
+	state, err := commitState(cp)
+	if err != nil {
+		return fmt.Errorf("postgres commit: %w", err)
+	}
+	tx, err := p.pool.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres commit task %q: begin: %w", cp.TaskID, err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
+	now := time.Now().UTC()
+	tag, err := tx.Exec(ctx, pgUpsertCheckpoint,
+		cp.TaskID, cp.DatasetID, cp.Generation, cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
+	if err != nil {
+		return fmt.Errorf("postgres commit task %q: write checkpoint: %w", cp.TaskID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		var stored int64
+		if err := tx.QueryRow(ctx, `SELECT pages FROM syncflow_checkpoints WHERE task_id = $1`, cp.TaskID).Scan(&stored); err != nil {
+			return fmt.Errorf("postgres commit task %q: page %d: %w", cp.TaskID, cp.Pages, ErrStaleCheckpoint)
+		}
+		return fmt.Errorf("postgres commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
+			cp.TaskID, cp.Pages, cp.Generation, stored, ErrStaleCheckpoint)
+	}
+	if len(records) > 0 {
+		keys := make([]string, len(records))
+		data := make([]string, len(records))
+		for i, r := range records {
+			keys[i], data[i] = r.Key, string(r.Data)
+		}
+		if _, err := tx.Exec(ctx, pgUpsertRecords, cp.DatasetID, keys, data, now); err != nil {
+			return fmt.Errorf("postgres commit task %q: %d records: %w", cp.TaskID, len(records), err)
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("postgres commit task %q: %w", cp.TaskID, err)
+	}
+	return nil
+}
+
+// Load returns the checkpoint of a task; ok is false when there is none.
+func (p *Postgres) Load(ctx context.Context, taskID string) (Checkpoint, bool, error) {
+	cp := Checkpoint{TaskID: taskID}
+	var state string
+	err := p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &cp.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("postgres load task %q: %w", taskID, err)
+	}
+	cp.State = State(state)
+	cp.UpdatedAt = cp.UpdatedAt.UTC()
+	return cp, true, nil
+}
+
+// SetState records a task's state and message, creating its checkpoint if
+// needed and keeping its cursor and counters.
+func (p *Postgres) SetState(ctx context.Context, taskID, datasetID string, state State, message string) error {
+	if err := checkSetState(taskID, datasetID, state); err != nil {
+		return fmt.Errorf("postgres set state: %w", err)
+	}
+	if _, err := p.pool.Exec(ctx, pgSetState, taskID, datasetID, string(state), message, time.Now().UTC()); err != nil {
+		return fmt.Errorf("postgres set state of task %q: %w", taskID, err)
+	}
+	return nil
+}
+
+// Count returns the number of records stored for a dataset.
+func (p *Postgres) Count(ctx context.Context, datasetID string) (int64, error) {
+	var n int64
+	if err := p.pool.QueryRow(ctx, pgCount, datasetID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("postgres count dataset %q: %w", datasetID, err)
+	}
+	return n, nil
+}
+
+// Close closes the connection pool, waiting for connections in use.
+func (p *Postgres) Close() error {
+	p.pool.Close()
+	return nil
+}

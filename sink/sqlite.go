@@ -1,0 +1,315 @@
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"github.com/syncflow/syncflow/source"
+)
+
+// SQLite tuning; see the package documentation for why.
+const (
+	sqliteDriver      = "sqlite"
+	sqliteBusyTimeout = 10 * time.Second
+	sqliteReaders     = 4 // read connections per process (WAL: readers do not block the writer)
+	timeLayout        = "2006-01-02T15:04:05.000000Z07:00"
+)
+
+// sqliteSchemaVersion is the schema this code writes (PRAGMA user_version).
+// sqliteMigrations[i] takes a database from version i to i+1.
+const sqliteSchemaVersion = 1
+
+var sqliteMigrations = [][]string{
+	{
+		`CREATE TABLE IF NOT EXISTS syncflow_records (
+			dataset   TEXT NOT NULL,
+			key       TEXT NOT NULL,
+			data      TEXT NOT NULL CHECK (json_valid(data)),
+			synced_at TEXT NOT NULL,
+			PRIMARY KEY (dataset, key)
+		)`,
+		`CREATE TABLE IF NOT EXISTS syncflow_checkpoints (
+			task_id    TEXT NOT NULL PRIMARY KEY,
+			dataset    TEXT NOT NULL,
+			generation TEXT NOT NULL DEFAULT '',
+			cursor     TEXT NOT NULL DEFAULT '',
+			done       INTEGER NOT NULL DEFAULT 0,
+			pages      INTEGER NOT NULL DEFAULT 0,
+			records    INTEGER NOT NULL DEFAULT 0,
+			state      TEXT NOT NULL,
+			message    TEXT NOT NULL DEFAULT '',
+			updated_at TEXT NOT NULL
+		)`,
+		`CREATE INDEX IF NOT EXISTS syncflow_checkpoints_dataset ON syncflow_checkpoints (dataset)`,
+	},
+}
+
+const (
+	sqliteUpsertRecord = `INSERT INTO syncflow_records (dataset, key, data, synced_at)
+		VALUES (?, ?, ?, ?)
+		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at`
+	// The WHERE clause is the staleness rule: no change (0 rows) when the
+	// stored checkpoint is of the same generation and further on.
+	sqliteUpsertCheckpoint = `INSERT INTO syncflow_checkpoints
+			(task_id, dataset, generation, cursor, done, pages, records, state, message, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+		ON CONFLICT (task_id) DO UPDATE SET
+			dataset = excluded.dataset, generation = excluded.generation, cursor = excluded.cursor,
+			done = excluded.done, pages = excluded.pages, records = excluded.records,
+			state = excluded.state, message = '', updated_at = excluded.updated_at
+		WHERE syncflow_checkpoints.generation <> excluded.generation
+			OR syncflow_checkpoints.pages <= excluded.pages`
+	sqliteSetState = `INSERT INTO syncflow_checkpoints (task_id, dataset, state, message, updated_at)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (task_id) DO UPDATE SET
+			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at`
+	sqliteLoad = `SELECT dataset, generation, cursor, done, pages, records, state, message, updated_at
+		FROM syncflow_checkpoints WHERE task_id = ?`
+	sqliteCount = `SELECT count(*) FROM syncflow_records WHERE dataset = ?`
+)
+
+// SQLite is a Sink on a SQLite file (pure Go, no cgo). It is safe for
+// concurrent use: writes are serialised through one connection, reads use a
+// small pool of read-only connections.
+type SQLite struct {
+	path string
+	w    *sql.DB // one connection, transactions BEGIN IMMEDIATE
+	r    *sql.DB // read-only connections
+
+	upsertRecord *sql.Stmt
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ Sink = (*SQLite)(nil)
+
+// OpenSQLite opens (creating it and its parent directories if needed) the
+// SQLite file at path and brings its schema up to date.
+func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+	if path == "" {
+		return nil, errors.New("open sqlite: empty file path")
+	}
+	if strings.ContainsRune(path, '?') {
+		// The driver would read what follows as connection options.
+		return nil, fmt.Errorf("open sqlite %q: file path must not contain '?'", path)
+	}
+	if strings.HasPrefix(path, "file:") {
+		path = "." + string(filepath.Separator) + path // a file name, not a URI
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+		}
+	}
+	busy := fmt.Sprintf("_pragma=busy_timeout(%d)", sqliteBusyTimeout.Milliseconds())
+	w, err := sql.Open(sqliteDriver, path+"?"+busy+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	// One writer connection: concurrent commits of this process queue in
+	// database/sql (honouring their contexts) instead of contending for the
+	// file lock.
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxIdleTime(0)
+	w.SetConnMaxLifetime(0)
+	s := &SQLite{path: path, w: w}
+	if err := s.migrate(ctx); err != nil {
+		_ = w.Close()
+		return nil, err
+	}
+	// Opened after migrate, so the file is already in WAL mode.
+	r, err := sql.Open(sqliteDriver, path+"?"+busy+"&_pragma=query_only(1)")
+	if err != nil {
+		_ = w.Close()
+		return nil, fmt.Errorf("open sqlite %q: %w", path, err)
+	}
+	r.SetMaxOpenConns(sqliteReaders)
+	r.SetMaxIdleConns(sqliteReaders)
+	s.r = r
+	if s.upsertRecord, err = w.PrepareContext(ctx, sqliteUpsertRecord); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open sqlite %q: prepare: %w", path, err)
+	}
+	return s, nil
+}
+
+// migrate creates or upgrades the schema, in one IMMEDIATE transaction so
+// that processes opening the same file at once do it one after the other.
+func (s *SQLite) migrate(ctx context.Context) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("open sqlite %q: begin schema: %w", s.path, err)
+	}
+	defer func() { _ = tx.Rollback() }()
+	var version int
+	if err := tx.QueryRowContext(ctx, `PRAGMA user_version`).Scan(&version); err != nil {
+		return fmt.Errorf("open sqlite %q: read schema version: %w", s.path, err)
+	}
+	if version > sqliteSchemaVersion {
+		return fmt.Errorf("open sqlite %q: schema version %d is newer than this syncflow supports (%d)", s.path, version, sqliteSchemaVersion)
+	}
+	if version == sqliteSchemaVersion {
+		return nil
+	}
+	for v := version; v < sqliteSchemaVersion; v++ {
+		for _, stmt := range sqliteMigrations[v] {
+			if _, err := tx.ExecContext(ctx, stmt); err != nil {
+				return fmt.Errorf("open sqlite %q: schema version %d: %w", s.path, v+1, err)
+			}
+		}
+	}
+	// PRAGMA takes no bound parameters; the value is our own constant.
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf(`PRAGMA user_version = %d`, sqliteSchemaVersion)); err != nil {
+		return fmt.Errorf("open sqlite %q: write schema version: %w", s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("open sqlite %q: commit schema: %w", s.path, err)
+	}
+	return nil
+}
+
+// Commit upserts records into dataset cp.DatasetID and writes cp in one
+// transaction. See Sink.
+func (s *SQLite) Commit(ctx context.Context, cp Checkpoint, records []source.Record) (err error) {
+	state, err := commitState(cp)
+	if err != nil {
+		return fmt.Errorf("sqlite commit: %w", err)
+	}
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite commit task %q: begin: %w", cp.TaskID, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	now := time.Now().UTC().Format(timeLayout)
+	res, err := tx.ExecContext(ctx, sqliteUpsertCheckpoint,
+		cp.TaskID, cp.DatasetID, cp.Generation, cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
+	if err != nil {
+		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
+	} else if n == 0 {
+		var stored int64
+		if err := tx.QueryRowContext(ctx, `SELECT pages FROM syncflow_checkpoints WHERE task_id = ?`, cp.TaskID).Scan(&stored); err != nil {
+			return fmt.Errorf("sqlite commit task %q: page %d: %w", cp.TaskID, cp.Pages, ErrStaleCheckpoint)
+		}
+		return fmt.Errorf("sqlite commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
+			cp.TaskID, cp.Pages, cp.Generation, stored, ErrStaleCheckpoint)
+	}
+	stmt := tx.StmtContext(ctx, s.upsertRecord)
+	for i, r := range records {
+		// Data goes in as TEXT: a BLOB would be read as SQLite JSONB.
+		if _, err := stmt.ExecContext(ctx, cp.DatasetID, r.Key, string(r.Data), now); err != nil {
+			return fmt.Errorf("sqlite commit task %q: record %d of %d: %w", cp.TaskID, i+1, len(records), err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlite commit task %q: %w", cp.TaskID, err)
+	}
+	return nil
+}
+
+// Load returns the checkpoint of a task; ok is false when there is none.
+func (s *SQLite) Load(ctx context.Context, taskID string) (Checkpoint, bool, error) {
+	cp := Checkpoint{TaskID: taskID}
+	var state, updated string
+	err := s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Checkpoint{}, false, nil
+	}
+	if err != nil {
+		return Checkpoint{}, false, fmt.Errorf("sqlite load task %q: %w", taskID, err)
+	}
+	cp.State = State(state)
+	if cp.UpdatedAt, err = time.Parse(timeLayout, updated); err != nil {
+		return Checkpoint{}, false, fmt.Errorf("sqlite load task %q: updated_at: %w", taskID, err)
+	}
+	return cp, true, nil
+}
+
+// SetState records a task's state and message, creating its checkpoint if
+// needed and keeping its cursor and counters.
+func (s *SQLite) SetState(ctx context.Context, taskID, datasetID string, state State, message string) error {
+	if err := checkSetState(taskID, datasetID, state); err != nil {
+		return fmt.Errorf("sqlite set state: %w", err)
+	}
+	now := time.Now().UTC().Format(timeLayout)
+	if _, err := s.w.ExecContext(ctx, sqliteSetState, taskID, datasetID, string(state), message, now); err != nil {
+		return fmt.Errorf("sqlite set state of task %q: %w", taskID, err)
+	}
+	return nil
+}
+
+// Count returns the number of records stored for a dataset.
+func (s *SQLite) Count(ctx context.Context, datasetID string) (int64, error) {
+	var n int64
+	if err := s.r.QueryRowContext(ctx, sqliteCount, datasetID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("sqlite count dataset %q: %w", datasetID, err)
+	}
+	return n, nil
+}
+
+// Close closes the database; the data is in the file. Closing twice is
+// harmless.
+func (s *SQLite) Close() error {
+	s.closeOnce.Do(func() {
+		var errs []error
+		if s.upsertRecord != nil {
+			errs = append(errs, s.upsertRecord.Close())
+		}
+		if s.r != nil {
+			errs = append(errs, s.r.Close())
+		}
+		errs = append(errs, s.w.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("sqlite close %q: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// commitState validates cp and returns the state to store.
+func commitState(cp Checkpoint) (State, error) {
+	if cp.TaskID == "" || cp.DatasetID == "" {
+		return "", fmt.Errorf("checkpoint needs a task ID and a dataset ID (task %q, dataset %q)", cp.TaskID, cp.DatasetID)
+	}
+	if cp.Pages < 0 || cp.Records < 0 {
+		return "", fmt.Errorf("task %q: negative counters (pages %d, records %d)", cp.TaskID, cp.Pages, cp.Records)
+	}
+	state := cp.State
+	if state == "" {
+		state = StateRunning
+	}
+	if !state.valid() {
+		return "", fmt.Errorf("task %q: unknown state %q", cp.TaskID, state)
+	}
+	return state, nil
+}
+
+// checkSetState validates the arguments of SetState.
+func checkSetState(taskID, datasetID string, state State) error {
+	if taskID == "" || datasetID == "" {
+		return fmt.Errorf("need a task ID and a dataset ID (task %q, dataset %q)", taskID, datasetID)
+	}
+	if !state.valid() {
+		return fmt.Errorf("task %q: unknown state %q", taskID, state)
+	}
+	return nil
+}

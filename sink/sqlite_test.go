@@ -1,0 +1,123 @@
+package sink
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// storedData implements dataReader for the contract.
+func (s *SQLite) storedData(ctx context.Context, datasetID, key string) (string, bool, error) {
+	var data string
+	err := s.r.QueryRowContext(ctx, `SELECT data FROM syncflow_records WHERE dataset = ? AND key = ?`, datasetID, key).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, nil
+	}
+	return data, err == nil, err
+}
+
+// testDirs gives each test one directory, however often it opens a sink.
+var testDirs sync.Map // *testing.T -> string
+
+// sqlitePathFor returns the database file of test t, in a directory that
+// does not exist yet (Open creates it).
+func sqlitePathFor(t *testing.T) string {
+	dir, _ := testDirs.LoadOrStore(t, t.TempDir())
+	return filepath.Join(dir.(string), "nested", "dir", "sink.db")
+}
+
+func openSQLiteForTest(t *testing.T) Sink {
+	t.Helper()
+	s, err := Open(t.Context(), "sqlite://"+sqlitePathFor(t))
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	return s
+}
+
+func TestSQLiteContract(t *testing.T) {
+	runContract(t, openSQLiteForTest)
+}
+
+func TestSQLiteSettings(t *testing.T) {
+	s := openSQLiteForTest(t).(*SQLite)
+	tests := []struct {
+		pragma string
+		want   string
+	}{
+		{"journal_mode", "wal"},
+		{"synchronous", "2"}, // FULL
+		{"busy_timeout", "10000"},
+		{"user_version", fmt.Sprint(sqliteSchemaVersion)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pragma, func(t *testing.T) {
+			var got string
+			require.NoError(t, s.w.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got))
+			assert.Equal(t, tt.want, got)
+		})
+	}
+	var readOnly int
+	require.NoError(t, s.r.QueryRowContext(t.Context(), "PRAGMA query_only").Scan(&readOnly))
+	assert.Equal(t, 1, readOnly, "read pool must be read-only")
+}
+
+// Several sinks on one file (as several worker processes would have) opened
+// at once and committing at once: schema creation and writes wait for the
+// lock instead of failing with SQLITE_BUSY.
+func TestSQLiteSharedFile(t *testing.T) {
+	path := sqlitePathFor(t)
+	const sinks, tasks, pages = 4, 3, 5
+	opened := make([]*SQLite, sinks)
+	errs := make([]error, sinks)
+	var wg sync.WaitGroup
+	for i := range sinks {
+		wg.Go(func() { opened[i], errs[i] = OpenSQLite(context.Background(), path) })
+	}
+	wg.Wait()
+	for i := range sinks {
+		require.NoError(t, errs[i])
+		t.Cleanup(func() { assert.NoError(t, opened[i].Close()) })
+	}
+
+	commitErrs := make(chan error, sinks*tasks)
+	for i, s := range opened {
+		for j := range tasks {
+			wg.Go(func() {
+				task := fmt.Sprintf("sink%d-task%d", i, j)
+				for p := 1; p <= pages; p++ {
+					cp := Checkpoint{TaskID: task, DatasetID: "d", Pages: int64(p), Cursor: fmt.Sprint(p)}
+					if err := s.Commit(context.Background(), cp, makePage(fmt.Sprintf("%s-p%d", task, p), 10, "v")); err != nil {
+						commitErrs <- err
+						return
+					}
+				}
+			})
+		}
+	}
+	wg.Wait()
+	close(commitErrs)
+	for err := range commitErrs {
+		require.NoError(t, err)
+	}
+	assert.Equal(t, int64(sinks*tasks*pages*10), mustCount(t, opened[0], "d"))
+}
+
+func TestSQLiteRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "future.db")
+	db, err := sql.Open(sqliteDriver, path)
+	require.NoError(t, err)
+	_, err = db.ExecContext(t.Context(), "PRAGMA user_version = 99")
+	require.NoError(t, err)
+	require.NoError(t, db.Close())
+
+	_, err = OpenSQLite(t.Context(), path)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "schema version 99 is newer")
+}
