@@ -44,7 +44,10 @@ type Config struct {
 	MaxBytes   int64             `json:"max_body_bytes,omitempty" yaml:"max_body_bytes,omitempty"` // response size cap; default 32 MiB
 }
 
-// Record is one record of a page: its key and its raw JSON.
+// Record is one record of a page: its key and its raw JSON. Key is the
+// string at the key path, or a number's JSON text as written ("42"). Data is
+// the record exactly as the source sent it, never re-encoded; it shares no
+// memory with other pages or with the Client, so it is safe to keep.
 type Record struct {
 	Key  string
 	Data json.RawMessage

@@ -1,0 +1,583 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	sferrors "github.com/syncflow/syncflow/errors"
+)
+
+// Client defaults.
+const (
+	DefaultMaxBytes  int64 = 32 << 20         // response body cap when Config.MaxBytes is 0
+	DefaultTimeout         = 30 * time.Second // per-request timeout when Config.Timeout is 0
+	DefaultUserAgent       = "syncflow"       // User-Agent unless a configured header sets one
+	MaxRedirects           = 10               // redirects followed per request
+)
+
+// opFetch is the Op of every error Fetch returns.
+const opFetch = sferrors.OpFetch
+
+// errorBodyLimit bounds how much of an error response is read for its excerpt.
+const errorBodyLimit = 64 << 10
+
+var errTooManyRedirects = fmt.Errorf("more than %d redirects", MaxRedirects)
+
+// Client fetches pages from HTTP JSON APIs. It is safe for concurrent use.
+type Client struct {
+	hc        *http.Client
+	getenv    func(string) (string, bool)
+	now       func() time.Time
+	maxBytes  int64
+	timeout   time.Duration
+	userAgent string
+}
+
+// Option configures a Client.
+type Option func(*Client)
+
+// WithHTTPClient makes the Client send requests through a copy of hc. The
+// copy's CheckRedirect is replaced by one that caps redirects and strips
+// credentials on the way to another origin, then calls hc.CheckRedirect.
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) {
+		cp := *hc
+		c.hc = &cp
+	}
+}
+
+// WithTransport sets the transport of the Client's HTTP client. Give it
+// after WithHTTPClient, which replaces the whole client.
+func WithTransport(rt http.RoundTripper) Option {
+	return func(c *Client) { c.hc.Transport = rt }
+}
+
+// WithGetenv sets how header values' ${NAME} references are resolved
+// (default os.LookupEnv). It is called at request time.
+func WithGetenv(getenv func(string) (string, bool)) Option {
+	return func(c *Client) { c.getenv = getenv }
+}
+
+// WithNow sets the clock used to interpret rate-limit hints (default time.Now).
+func WithNow(now func() time.Time) Option {
+	return func(c *Client) { c.now = now }
+}
+
+// WithMaxBytes sets the response body cap for configs that set none
+// (default DefaultMaxBytes).
+func WithMaxBytes(n int64) Option {
+	return func(c *Client) { c.maxBytes = n }
+}
+
+// WithTimeout sets the per-request timeout for configs that set none
+// (default DefaultTimeout).
+func WithTimeout(d time.Duration) Option {
+	return func(c *Client) { c.timeout = d }
+}
+
+// WithUserAgent sets the User-Agent header (default DefaultUserAgent).
+func WithUserAgent(ua string) Option {
+	return func(c *Client) { c.userAgent = ua }
+}
+
+// NewClient returns a Client with the given options applied over the defaults.
+func NewClient(opts ...Option) *Client {
+	c := &Client{
+		hc:        &http.Client{},
+		getenv:    os.LookupEnv,
+		now:       time.Now,
+		maxBytes:  DefaultMaxBytes,
+		timeout:   DefaultTimeout,
+		userAgent: DefaultUserAgent,
+	}
+	for _, o := range opts {
+		o(c)
+	}
+	next := c.hc.CheckRedirect
+	c.hc.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		return checkRedirect(req, via, next)
+	}
+	return c
+}
+
+// reqInfoKey keys the request context value that tells checkRedirect which
+// headers carry configured values and where they may go.
+type reqInfoKey struct{}
+
+type reqInfo struct {
+	origin string   // scheme://host:port of Config.URL
+	names  []string // configured header names set on the request
+}
+
+// checkRedirect follows at most MaxRedirects redirects and removes configured headers, Authorization
+// and Cookie from a redirect that leaves (or has left) the configured origin.
+func checkRedirect(req *http.Request, via []*http.Request, next func(*http.Request, []*http.Request) error) error {
+	if len(via) > MaxRedirects { // via holds the original request too
+		return errTooManyRedirects
+	}
+	if info, ok := req.Context().Value(reqInfoKey{}).(*reqInfo); ok {
+		same := origin(req.URL) == info.origin
+		for _, r := range via {
+			same = same && origin(r.URL) == info.origin
+		}
+		if !same {
+			for _, name := range info.names {
+				req.Header.Del(name)
+			}
+			req.Header.Del("Authorization")
+			req.Header.Del("Cookie")
+		}
+	}
+	if next != nil {
+		return next(req, via)
+	}
+	return nil
+}
+
+// origin returns scheme://host:port of u, with the scheme's default port
+// made explicit.
+func origin(u *url.URL) string {
+	scheme := strings.ToLower(u.Scheme)
+	port := u.Port()
+	if port == "" {
+		switch scheme {
+		case "http":
+			port = "80"
+		case "https":
+			port = "443"
+		}
+	}
+	return scheme + "://" + strings.ToLower(u.Hostname()) + ":" + port
+}
+
+// position is where a request stands in the dataset.
+type position struct {
+	url    *url.URL
+	page   int64 // page pagination: this page's number
+	offset int64 // offset pagination: this page's offset
+}
+
+// Fetch gets the page at cursor ("" = the first page) and returns its records
+// and the cursor of the next page. Every error is an *sferrors.Error carrying
+// the method and the redacted URL of the request.
+func (c *Client) Fetch(ctx context.Context, cfg Config, cursor string) (Page, error) {
+	if err := cfg.Validate(); err != nil {
+		return Page{}, &sferrors.Error{
+			Class: sferrors.InvalidRequest, Op: opFetch, Method: http.MethodGet,
+			URL: sferrors.Redact(cfg.URL), Err: fmt.Errorf("invalid source configuration: %w", err),
+		}
+	}
+	pos, err := requestPosition(cfg, cursor)
+	if err != nil {
+		return Page{}, &sferrors.Error{
+			Class: sferrors.InvalidRequest, Op: opFetch, Method: http.MethodGet,
+			URL: sferrors.Redact(cfg.URL), Err: err,
+		}
+	}
+	reqURL := pos.url.String()
+	fail := func(class sferrors.Class, format string, args ...any) *sferrors.Error {
+		return &sferrors.Error{
+			Class: class, Op: opFetch, Method: http.MethodGet, URL: sferrors.Redact(reqURL),
+			Err: fmt.Errorf(format, args...),
+		}
+	}
+
+	timeout := c.timeout
+	if cfg.Timeout > 0 {
+		timeout = time.Duration(cfg.Timeout)
+	}
+	maxBytes := c.maxBytes
+	if cfg.MaxBytes > 0 {
+		maxBytes = cfg.MaxBytes
+	}
+	base, _ := url.Parse(cfg.URL) // valid: checked by Validate
+	info := &reqInfo{origin: origin(base)}
+
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(context.WithValue(rctx, reqInfoKey{}, info), http.MethodGet, reqURL, nil)
+	if err != nil {
+		return Page{}, fail(sferrors.InvalidRequest, "build request: %w", err)
+	}
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("Accept", "application/json")
+	if origin(pos.url) == info.origin {
+		for name, value := range cfg.Headers {
+			v, err := expandEnv(value, c.getenv)
+			if err != nil {
+				return Page{}, fail(sferrors.Unrecoverable, "header %s: %w", name, err)
+			}
+			req.Header.Set(name, v)
+			info.names = append(info.names, name)
+		}
+	}
+
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+	}
+	defer resp.Body.Close()
+	finalURL := resp.Request.URL
+
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+		e := sferrors.FromResponse(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now())
+		if e == nil {
+			e = &sferrors.Error{Class: sferrors.Unrecoverable, Status: resp.StatusCode, Err: errors.New("unexpected response status")}
+		}
+		if e.Op == "" {
+			e.Op = opFetch
+		}
+		if e.Method == "" {
+			e.Method, e.URL = http.MethodGet, sferrors.Redact(finalURL.String())
+		}
+		return Page{}, e
+	}
+
+	if resp.ContentLength > maxBytes {
+		return Page{}, fail(sferrors.Unrecoverable, "response body of %d bytes exceeds the cap of %d bytes (max_body_bytes)", resp.ContentLength, maxBytes)
+	}
+	body, err := readBody(resp.Body, resp.ContentLength, maxBytes)
+	if err != nil {
+		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+	}
+	if int64(len(body)) > maxBytes {
+		return Page{}, fail(sferrors.Unrecoverable, "response body exceeds the cap of %d bytes (max_body_bytes)", maxBytes)
+	}
+
+	page, perr := parsePage(cfg, pos, cursor, finalURL, resp.Header, body)
+	if perr != nil {
+		perr.Op, perr.Method, perr.URL = opFetch, http.MethodGet, sferrors.Redact(reqURL)
+		return Page{}, perr
+	}
+	return page, nil
+}
+
+// transportError classifies a failure to send the request or read the
+// response. The *url.Error wrapper is dropped: its message holds the full
+// URL, query secrets included.
+func (c *Client) transportError(ctx, rctx context.Context, timeout time.Duration, err error, reqURL string) *sferrors.Error {
+	var e *sferrors.Error
+	switch {
+	case ctx.Err() != nil:
+		e = sferrors.Classify(ctx.Err())
+	case errors.Is(rctx.Err(), context.DeadlineExceeded):
+		e = &sferrors.Error{Class: sferrors.Transient, Err: fmt.Errorf("request timed out after %s: %w", timeout, context.DeadlineExceeded)}
+	case errors.Is(err, errTooManyRedirects):
+		e = &sferrors.Error{Class: sferrors.InvalidRequest, Err: errTooManyRedirects}
+	default:
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
+		e = sferrors.Classify(err)
+	}
+	// Classify may hand back an *Error found in err's chain: work on a copy.
+	cp := *e
+	cp.Op, cp.Method, cp.URL = opFetch, http.MethodGet, sferrors.Redact(reqURL)
+	return &cp
+}
+
+// readBody reads at most maxBytes+1 bytes of r into a buffer of its own.
+// With a Content-Length the buffer is sized once; without one the body is
+// read through a pooled buffer and copied out at its exact size, which is
+// cheaper than growing a fresh buffer page after page.
+func readBody(r io.Reader, contentLength, maxBytes int64) ([]byte, error) {
+	lr := io.LimitReader(r, maxBytes+1)
+	if contentLength >= 0 && contentLength <= maxBytes {
+		var buf bytes.Buffer
+		buf.Grow(int(contentLength) + bytes.MinRead)
+		_, err := buf.ReadFrom(lr)
+		return buf.Bytes(), err
+	}
+	buf := bodyPool.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBuffer {
+			buf.Reset()
+			bodyPool.Put(buf)
+		}
+	}()
+	_, err := buf.ReadFrom(lr)
+	return bytes.Clone(buf.Bytes()), err
+}
+
+// maxPooledBuffer keeps the odd huge page from pinning its buffer.
+const maxPooledBuffer = 4 << 20
+
+var bodyPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// requestPosition works out the URL to request for cursor.
+func requestPosition(cfg Config, cursor string) (position, error) {
+	p := cfg.Pagination
+	u, _ := url.Parse(cfg.URL) // valid: checked by Validate
+	pos := position{url: u}
+	switch p.Type {
+	case PaginationCursor:
+		if cursor != "" {
+			u.RawQuery = setQuery(u.RawQuery, p.param(), cursor)
+		}
+	case PaginationNextURL, PaginationLinkHeader:
+		if cursor != "" {
+			nu, err := url.Parse(cursor)
+			if err != nil || (nu.Scheme != "http" && nu.Scheme != "https") || nu.Host == "" {
+				return pos, errors.New("invalid cursor: not an absolute http or https URL")
+			}
+			pos.url, u = nu, nu
+		}
+	case PaginationPage:
+		pos.page = 1
+		if cursor != "" {
+			n, err := strconv.ParseInt(cursor, 10, 64)
+			if err != nil || n < 1 {
+				return pos, fmt.Errorf("invalid cursor %q: want a page number of at least 1", cursor)
+			}
+			pos.page = n
+		}
+		u.RawQuery = setQuery(u.RawQuery, p.param(), strconv.FormatInt(pos.page, 10))
+	case PaginationOffset:
+		if cursor != "" {
+			n, err := strconv.ParseInt(cursor, 10, 64)
+			if err != nil || n < 0 {
+				return pos, fmt.Errorf("invalid cursor %q: want a non-negative offset", cursor)
+			}
+			pos.offset = n
+		}
+		u.RawQuery = setQuery(u.RawQuery, p.param(), strconv.FormatInt(pos.offset, 10))
+	}
+	if size := p.sizeParam(); size != "" && p.PageSize > 0 {
+		linked := p.Type == PaginationNextURL || p.Type == PaginationLinkHeader
+		if !linked || !u.Query().Has(size) {
+			u.RawQuery = setQuery(u.RawQuery, size, strconv.Itoa(p.PageSize))
+		}
+	}
+	return pos, nil
+}
+
+// setQuery sets key=value in a raw query, dropping earlier values of key and
+// keeping every other parameter exactly as written (signed URLs stay valid).
+func setQuery(rawQuery, key, value string) string {
+	var b strings.Builder
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		if part == "" {
+			continue
+		}
+		k, _, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); err == nil && dk == key {
+			continue
+		}
+		b.WriteString(part)
+		b.WriteByte('&')
+	}
+	b.WriteString(url.QueryEscape(key))
+	b.WriteByte('=')
+	b.WriteString(url.QueryEscape(value))
+	return b.String()
+}
+
+// shapeError reports a response that is not the configured shape. Messages
+// name paths and record indexes, never record content.
+func shapeError(format string, args ...any) *sferrors.Error {
+	return &sferrors.Error{Class: sferrors.Unrecoverable, Err: fmt.Errorf("response that is not the configured shape: "+format, args...)}
+}
+
+// parsePage decodes a page body: its records, and where the next page is.
+func parsePage(cfg Config, pos position, cursor string, finalURL *url.URL, h http.Header, body []byte) (Page, *sferrors.Error) {
+	if !json.Valid(body) {
+		return Page{}, syntaxError(body)
+	}
+	arr, found, err := lookup(body, cfg.Records)
+	if err != nil {
+		return Page{}, shapeError("malformed JSON")
+	}
+	if !found {
+		return Page{}, shapeError("no records at path %q", cfg.Records)
+	}
+	if arr[0] != '[' {
+		return Page{}, shapeError("records at path %q are not an array", cfg.Records)
+	}
+	var records []Record
+	var perr *sferrors.Error
+	err = eachElement(arr, func(elem []byte) error {
+		i := len(records)
+		kv, found, err := lookup(elem, cfg.Key)
+		switch {
+		case err != nil:
+			perr = shapeError("record %d is malformed", i)
+		case !found:
+			perr = shapeError("record %d has no key at path %q", i, cfg.Key)
+		default:
+			k, ok := scalarString(kv)
+			if !ok {
+				perr = shapeError("record %d: key at path %q is not a string or number", i, cfg.Key)
+			} else if k == "" {
+				perr = shapeError("record %d: key at path %q is empty", i, cfg.Key)
+			} else {
+				// The body buffer belongs to this page alone; the capacity
+				// limit keeps an append to one record off its neighbour.
+				records = append(records, Record{Key: k, Data: elem[:len(elem):len(elem)]})
+				return nil
+			}
+		}
+		return errStop
+	})
+	if perr != nil {
+		return Page{}, perr
+	}
+	if err != nil {
+		return Page{}, shapeError("malformed records array")
+	}
+
+	page := Page{Records: records, Header: h, Bytes: len(body)}
+	p := cfg.Pagination
+	switch p.Type {
+	case PaginationCursor:
+		v, ok, perr := optionalValue(body, p.Next)
+		if perr != nil || !ok {
+			page.Done = true
+			return page, perr
+		}
+		next, isScalar := scalarString(v)
+		if !isScalar {
+			return Page{}, shapeError("next cursor at path %q is not a string or number", p.Next)
+		}
+		if next == "" {
+			page.Done = true
+			return page, nil
+		}
+		if next == cursor {
+			return Page{}, shapeError("next cursor at path %q repeats the current cursor", p.Next)
+		}
+		page.Next = next
+	case PaginationNextURL:
+		v, ok, perr := optionalValue(body, p.Next)
+		if perr != nil || !ok {
+			page.Done = true
+			return page, perr
+		}
+		if v[0] != '"' {
+			return Page{}, shapeError("next page URL at path %q is not a string", p.Next)
+		}
+		s, _ := decodeString(v)
+		if s == "" {
+			page.Done = true
+			return page, nil
+		}
+		next, perr := resolveNext(finalURL, s, pos, cursor)
+		if perr != nil {
+			return Page{}, perr
+		}
+		page.Next = next
+	case PaginationLinkHeader:
+		target, ok := nextLink(h.Values("Link"))
+		if !ok {
+			page.Done = true
+			return page, nil
+		}
+		next, perr := resolveNext(finalURL, target, pos, cursor)
+		if perr != nil {
+			return Page{}, perr
+		}
+		page.Next = next
+	case PaginationPage:
+		total, known, perr := reportedTotal(body, p.Total)
+		if perr != nil {
+			return Page{}, perr
+		}
+		// The page size is taken from the records received, not from
+		// PageSize: a server that caps page sizes below PageSize would
+		// otherwise make us stop early and lose records. A short last page
+		// costs one extra (empty) request instead.
+		n := int64(len(records))
+		if n == 0 || (known && pos.page*n >= total) {
+			page.Done = true
+			return page, nil
+		}
+		page.Next = strconv.FormatInt(pos.page+1, 10)
+	case PaginationOffset:
+		total, known, perr := reportedTotal(body, p.Total)
+		if perr != nil {
+			return Page{}, perr
+		}
+		end := pos.offset + int64(len(records))
+		if len(records) == 0 || (known && end >= total) {
+			page.Done = true
+			return page, nil
+		}
+		page.Next = strconv.FormatInt(end, 10)
+	}
+	return page, nil
+}
+
+// optionalValue returns the value at path; ok is false when it is missing or
+// null.
+func optionalValue(body []byte, path string) (v []byte, ok bool, e *sferrors.Error) {
+	v, found, err := lookup(body, path)
+	if err != nil {
+		return nil, false, shapeError("malformed JSON at path %q", path)
+	}
+	if !found || isNull(v) {
+		return nil, false, nil
+	}
+	return v, true, nil
+}
+
+// reportedTotal reads the total at path; known is false when path is "" or
+// the value is missing or null.
+func reportedTotal(body []byte, path string) (total int64, known bool, e *sferrors.Error) {
+	if path == "" {
+		return 0, false, nil
+	}
+	v, ok, e := optionalValue(body, path)
+	if e != nil || !ok {
+		return 0, false, e
+	}
+	total, ok = intValue(v)
+	if !ok {
+		return 0, false, shapeError("total at path %q is not a non-negative integer", path)
+	}
+	return total, true, nil
+}
+
+// resolveNext resolves a next-page reference against the URL the page came
+// from and checks that it leads somewhere new.
+func resolveNext(finalURL *url.URL, ref string, pos position, cursor string) (string, *sferrors.Error) {
+	u, err := finalURL.Parse(ref)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", shapeError("next page link is not a valid http or https URL")
+	}
+	// A fragment is never sent and an empty query is no query: neither
+	// makes a new page.
+	u.Fragment, u.RawFragment, u.ForceQuery = "", "", false
+	next := u.String()
+	if next == cursor || next == pos.url.String() || next == finalURL.String() {
+		return "", shapeError("next page link points to the current page")
+	}
+	return next, nil
+}
+
+// syntaxError classifies a body that is not valid JSON: one that ends early
+// was cut off in transit (transient); anything else is unrecoverable. The
+// message gives an offset, never the offending bytes.
+func syntaxError(body []byte) *sferrors.Error {
+	var raw json.RawMessage
+	err := json.Unmarshal(body, &raw)
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF) || (errors.As(err, &se) && se.Error() == "unexpected end of JSON input"):
+		return &sferrors.Error{Class: sferrors.Transient, Err: fmt.Errorf("response body ends early after %d bytes (truncated JSON): %w", len(body), io.ErrUnexpectedEOF)}
+	case errors.As(err, &se):
+		return &sferrors.Error{Class: sferrors.Unrecoverable, Err: fmt.Errorf("malformed JSON in response body at byte %d", se.Offset)}
+	}
+	return &sferrors.Error{Class: sferrors.Unrecoverable, Err: errors.New("malformed JSON in response body")}
+}
