@@ -1,0 +1,641 @@
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/syncflow/syncflow/config"
+	sferrors "github.com/syncflow/syncflow/errors"
+)
+
+// BatchWorkflowName is the registered name of BatchWorkflow.
+const BatchWorkflowName = "BatchWorkflow"
+
+// QueryBatchStatus is the name of the query that returns a batch's
+// BatchStatus.
+const QueryBatchStatus = "status"
+
+// UpdateCancelTask is the name of the update that cancels one task of a
+// batch (argument CancelTaskRequest, result the task's TaskStatus). Unknown
+// and finished tasks are rejected by its validator.
+const UpdateCancelTask = "cancel_task"
+
+// Task states of a batch (TaskStatus.State).
+const (
+	// TaskPending: not started yet.
+	TaskPending = "pending"
+	// TaskRunning: its SyncWorkflow runs.
+	TaskRunning = "running"
+	// TaskCompleted: its SyncWorkflow completed.
+	TaskCompleted = "completed"
+	// TaskFailed: its SyncWorkflow failed (Class and Message say why).
+	TaskFailed = "failed"
+	// TaskCancelled: cancelled by request, by the batch's cancellation or
+	// because the batch stopped while it ran.
+	TaskCancelled = "cancelled"
+	// TaskSkipped: never started because the batch stopped.
+	TaskSkipped = "skipped"
+)
+
+// taskStates lists the task states in a fixed order (counts, summaries).
+var taskStates = []string{TaskPending, TaskRunning, TaskCompleted, TaskFailed, TaskCancelled, TaskSkipped}
+
+// Batch states (BatchStatus.State and the batch's SyncState search
+// attribute). A batch that ends with failed tasks but was never stopped is
+// completed: its counts say how many failed.
+const (
+	// BatchRunning: starting and watching tasks.
+	BatchRunning = StateRunning
+	// BatchStopping: a task failed in a way that stops the batch; running
+	// tasks are being cancelled.
+	BatchStopping = "stopping"
+	// BatchCancelling: the batch was cancelled; its tasks are being
+	// cancelled.
+	BatchCancelling = "cancelling"
+	// BatchCompleted: every task ended and the batch was never stopped.
+	BatchCompleted = StateCompleted
+	// BatchFailed: the batch stopped (BatchStatus.StoppedBy says why).
+	BatchFailed = StateFailed
+	// BatchCancelled: the batch was cancelled.
+	BatchCancelled = StateCancelled
+)
+
+// Defaults of BatchInput.
+const (
+	// DefaultBatchConcurrency is how many tasks run at once by default.
+	DefaultBatchConcurrency = 4
+	// DefaultMaxChildrenPerRun is how many children one run of a batch
+	// starts before it drains and continues as new (history stays small).
+	DefaultMaxChildrenPerRun = 500
+)
+
+// Bounds on what a batch keeps of a failure message: the status of a
+// 10,000-task batch travels through continue-as-new in one payload (2 MB).
+const (
+	maxTaskMessage     = 512
+	maxCarriedMessages = 512 << 10
+)
+
+// BatchTask is one task of a batch: a dataset to sync.
+type BatchTask struct {
+	// ID names the task, unique within the batch.
+	ID string `json:"id"`
+	// Dataset is a key of BatchInput.Datasets.
+	Dataset string `json:"dataset"`
+}
+
+// BatchInput is the input of BatchWorkflow. Datasets are given once each,
+// not once per task, to keep the payload small.
+type BatchInput struct {
+	BatchID  string                    `json:"batch_id"`
+	Datasets map[string]config.Dataset `json:"datasets"`
+	Tasks    []BatchTask               `json:"tasks"`
+	// Concurrency bounds the tasks running at once; default
+	// DefaultBatchConcurrency.
+	Concurrency int `json:"concurrency"`
+	// Options are passed to every task's SyncWorkflow.
+	Options SyncOptions `json:"options,omitempty"`
+	// MaxChildrenPerRun bounds the children one run starts before it
+	// continues as new; default DefaultMaxChildrenPerRun.
+	MaxChildrenPerRun int `json:"max_children_per_run,omitempty"`
+	// Carry is empty when a batch starts; continue-as-new fills it.
+	Carry *BatchCarry `json:"carry,omitempty"`
+}
+
+// BatchCarry is the state a batch carries from one run to the next: the
+// outcome of every task that is no longer pending (none is running when a
+// run continues as new). Pending tasks need no entry.
+type BatchCarry struct {
+	Started  time.Time     `json:"started"`
+	Runs     int           `json:"runs"`
+	Outcomes []TaskOutcome `json:"outcomes,omitempty"`
+}
+
+// TaskOutcome is a finished task in a BatchCarry, by its index in
+// BatchInput.Tasks, with short JSON names (there may be 10,000).
+type TaskOutcome struct {
+	Index   int    `json:"i"`
+	State   string `json:"s"`
+	Class   string `json:"c,omitempty"`
+	Message string `json:"m,omitempty"`
+	Records int64  `json:"r,omitempty"`
+	Pages   int64  `json:"p,omitempty"`
+}
+
+// CancelTaskRequest is the argument of the UpdateCancelTask update.
+type CancelTaskRequest struct {
+	TaskID string `json:"task_id"`
+}
+
+// TaskStatus is what a batch knows of one task.
+type TaskStatus struct {
+	ID         string `json:"id"`
+	Dataset    string `json:"dataset"`
+	State      string `json:"state"`
+	WorkflowID string `json:"workflow_id"`
+	Class      string `json:"class,omitempty"`
+	Message    string `json:"message,omitempty"`
+	Records    int64  `json:"records"`
+	Pages      int64  `json:"pages"`
+}
+
+// BatchStatus is the answer of the QueryBatchStatus query.
+type BatchStatus struct {
+	BatchID     string         `json:"batch_id"`
+	State       string         `json:"state"`
+	Concurrency int            `json:"concurrency"`
+	Counts      map[string]int `json:"counts"`
+	Tasks       []TaskStatus   `json:"tasks"`
+	// StoppedBy is the task whose failure stopped the batch.
+	StoppedBy string `json:"stopped_by,omitempty"`
+}
+
+// BatchResult is the result of a completed BatchWorkflow.
+type BatchResult struct {
+	BatchID  string         `json:"batch_id"`
+	Counts   map[string]int `json:"counts"`
+	Tasks    []TaskStatus   `json:"tasks"`
+	Duration time.Duration  `json:"duration"`
+}
+
+// ChildWorkflowID is the workflow ID of a batch task's SyncWorkflow, which
+// is also its SyncInput.TaskID (the sink's checkpoint key): deterministic,
+// and distinct across batches.
+func ChildWorkflowID(batchID, taskID string) string {
+	return batchID + "/" + taskID
+}
+
+// BatchWorkflow runs a list of sync tasks as child SyncWorkflows, first in
+// first out, at most Concurrency at a time, and keeps every task's status.
+// An invalid request fails its task and the batch goes on; any other
+// failure (unrecoverable, transient after its attempts, timeout) stops the
+// batch: no task starts after it, running ones are cancelled, pending ones
+// are skipped and the batch fails with that class's error type. See
+// DESIGN.md §1 and §3.
+func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
+	if err := in.validate(); err != nil {
+		return BatchResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
+	}
+	b := newBatch(ctx, in)
+	if err := workflow.SetQueryHandler(ctx, QueryBatchStatus, func() (BatchStatus, error) {
+		return b.status(), nil
+	}); err != nil {
+		return BatchResult{}, err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, UpdateCancelTask, b.cancelTask,
+		workflow.UpdateHandlerOptions{Validator: b.validateCancel}); err != nil {
+		return BatchResult{}, err
+	}
+	b.setState(ctx, BatchRunning)
+	return b.run(ctx)
+}
+
+// batch is one run's state of a BatchWorkflow.
+type batch struct {
+	in          BatchInput
+	concurrency int
+	maxPerRun   int
+	started     time.Time
+	runs        int
+
+	tasks   []TaskStatus
+	index   map[string]int
+	cancels []workflow.CancelFunc // of running children, by task index
+	// cancelRequested marks running tasks cancelled through the update.
+	cancelRequested []bool
+	counts          map[string]int
+
+	state      string
+	next       int // FIFO cursor: no pending task before it
+	running    int
+	startedRun int
+	draining   bool  // no more starts in this run: continue as new next
+	events     int64 // bumped whenever something the main loop waits on changes
+	stoppedBy  string
+	stopErr    error
+}
+
+func newBatch(ctx workflow.Context, in BatchInput) *batch {
+	b := &batch{
+		in:              in,
+		concurrency:     in.Concurrency,
+		maxPerRun:       in.MaxChildrenPerRun,
+		started:         workflow.Now(ctx),
+		runs:            1,
+		tasks:           make([]TaskStatus, len(in.Tasks)),
+		index:           make(map[string]int, len(in.Tasks)),
+		cancels:         make([]workflow.CancelFunc, len(in.Tasks)),
+		cancelRequested: make([]bool, len(in.Tasks)),
+		counts:          make(map[string]int, len(taskStates)),
+	}
+	if b.concurrency <= 0 {
+		b.concurrency = DefaultBatchConcurrency
+	}
+	if b.maxPerRun <= 0 {
+		b.maxPerRun = DefaultMaxChildrenPerRun
+	}
+	for _, s := range taskStates {
+		b.counts[s] = 0
+	}
+	for i, t := range in.Tasks {
+		b.index[t.ID] = i
+		b.tasks[i] = TaskStatus{ID: t.ID, Dataset: t.Dataset, State: TaskPending, WorkflowID: ChildWorkflowID(in.BatchID, t.ID)}
+		b.counts[TaskPending]++
+	}
+	if c := in.Carry; c != nil {
+		b.started, b.runs = c.Started, c.Runs+1
+		for _, o := range c.Outcomes {
+			t := &b.tasks[o.Index]
+			b.counts[t.State]--
+			b.counts[o.State]++
+			t.State, t.Class, t.Message, t.Records, t.Pages = o.State, o.Class, o.Message, o.Records, o.Pages
+		}
+	}
+	b.in.Carry = nil
+	return b
+}
+
+// run is the main loop: start what may start, wait for a change, repeat;
+// then drain and complete, fail or continue as new.
+func (b *batch) run(ctx workflow.Context) (BatchResult, error) {
+	log := workflow.GetLogger(ctx)
+	for {
+		for b.mayStart(ctx) {
+			b.startNext(ctx)
+		}
+		if b.running == 0 {
+			break // nothing runs and nothing may start
+		}
+		seen := b.events
+		if err := workflow.Await(ctx, func() bool { return b.events != seen }); err != nil {
+			return b.cancelled(ctx)
+		}
+	}
+	if err := workflow.Await(ctx, func() bool { return workflow.AllHandlersFinished(ctx) }); err != nil {
+		return b.cancelled(ctx)
+	}
+	if b.stopErr != nil {
+		b.setState(ctx, BatchFailed)
+		return BatchResult{}, b.stopErr
+	}
+	if b.nextPending() >= 0 {
+		next := b.in
+		next.Carry = b.carry()
+		log.Info("continuing as new", "runs", b.runs, "completed", b.counts[TaskCompleted], "pending", b.counts[TaskPending])
+		return BatchResult{}, workflow.NewContinueAsNewError(ctx, BatchWorkflowName, next)
+	}
+	b.setState(ctx, BatchCompleted)
+	return b.result(ctx), nil
+}
+
+// mayStart says whether the next pending task may start now. It turns the
+// run to draining once it has started its share of children or Temporal
+// suggests continuing as new.
+func (b *batch) mayStart(ctx workflow.Context) bool {
+	if b.state != BatchRunning || b.draining || b.running >= b.concurrency || b.nextPending() < 0 {
+		return false
+	}
+	if b.startedRun >= b.maxPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		b.draining = true
+		return false
+	}
+	return true
+}
+
+// nextPending returns the index of the first pending task, or -1.
+func (b *batch) nextPending() int {
+	for b.next < len(b.tasks) && b.tasks[b.next].State != TaskPending {
+		b.next++
+	}
+	if b.next == len(b.tasks) {
+		return -1
+	}
+	return b.next
+}
+
+// startNext starts the next pending task's SyncWorkflow and a coroutine that
+// records its outcome.
+func (b *batch) startNext(ctx workflow.Context) {
+	i := b.nextPending()
+	t := b.tasks[i]
+	cctx, cancel := workflow.WithCancel(ctx)
+	cctx = workflow.WithChildOptions(cctx, workflow.ChildWorkflowOptions{
+		WorkflowID:          t.WorkflowID,
+		ParentClosePolicy:   enumspb.PARENT_CLOSE_POLICY_REQUEST_CANCEL,
+		WaitForCancellation: true,
+		StaticSummary:       fmt.Sprintf("sync %s → batch %s", t.Dataset, b.in.BatchID),
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			SearchAttrBatch.ValueSet(b.in.BatchID), SearchAttrDataset.ValueSet(t.Dataset)),
+	})
+	ds := b.in.Datasets[t.Dataset]
+	if ds.ID == "" {
+		ds.ID = t.Dataset // the key names it
+	}
+	fut := workflow.ExecuteChildWorkflow(cctx, SyncWorkflowName, SyncInput{TaskID: t.WorkflowID, Dataset: ds, Options: b.in.Options})
+	b.cancels[i] = cancel
+	b.setTaskState(i, TaskRunning)
+	b.running++
+	b.startedRun++
+	b.publish(ctx)
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		var r SyncResult
+		err := fut.Get(gctx, &r)
+		b.finish(ctx, i, r, err)
+	})
+}
+
+// finish records a child's outcome and stops the batch when the outcome
+// says so.
+func (b *batch) finish(ctx workflow.Context, i int, r SyncResult, err error) {
+	t := &b.tasks[i]
+	b.cancels[i] = nil
+	b.running--
+	b.events++
+	if err == nil {
+		b.setTaskState(i, TaskCompleted)
+		t.Records, t.Pages = r.Records, r.Pages
+		b.publish(ctx)
+		return
+	}
+	class, _, _ := sferrors.ClassOf(err)
+	msg := childFailureMessage(t.WorkflowID, class, err)
+	switch {
+	case b.cancelRequested[i]:
+		b.setTaskState(i, TaskCancelled)
+		t.Message = "cancelled by request"
+	case class == sferrors.Cancelled || temporal.IsCanceledError(err):
+		b.setTaskState(i, TaskCancelled)
+		switch b.state {
+		case BatchStopping:
+			t.Message = "cancelled: the batch stopped after task " + b.stoppedBy + " failed"
+		case BatchCancelling:
+			t.Message = "cancelled: the batch was cancelled"
+		default:
+			t.Message = "cancelled outside the batch"
+		}
+	default:
+		b.setTaskState(i, TaskFailed)
+		t.Class, t.Message = string(class), truncate(msg, maxTaskMessage)
+		workflow.GetLogger(ctx).Error("batch task failed", "task", t.ID, "class", t.Class, "error", msg)
+		if class != sferrors.InvalidRequest && b.state == BatchRunning {
+			b.stop(ctx, i, class, msg)
+		}
+	}
+	b.publish(ctx)
+}
+
+// stop stops the batch because task i failed with class: pending tasks are
+// skipped, running ones cancelled; the batch will fail with stopErr.
+func (b *batch) stop(ctx workflow.Context, i int, class sferrors.Class, msg string) {
+	t := b.tasks[i]
+	b.stoppedBy = t.ID
+	b.stopErr = temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("batch %s stopped: task %s failed (%s): %s", b.in.BatchID, t.ID, class, msg),
+		class.TemporalType(), nil)
+	b.setState(ctx, BatchStopping)
+	for j := range b.tasks {
+		switch b.tasks[j].State {
+		case TaskPending:
+			b.setTaskState(j, TaskSkipped)
+			b.tasks[j].Message = "skipped: the batch stopped after task " + t.ID + " failed"
+		case TaskRunning:
+			if b.cancels[j] != nil {
+				b.cancels[j]()
+			}
+		}
+	}
+}
+
+// cancelled handles the batch's own cancellation: its children are
+// cancelled with it (their contexts derive from the batch's); wait for them
+// to end, record their statuses and pending tasks as cancelled, and end
+// Canceled.
+func (b *batch) cancelled(ctx workflow.Context) (BatchResult, error) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	b.setState(dctx, BatchCancelling)
+	for j := range b.tasks {
+		if b.tasks[j].State == TaskPending {
+			b.setTaskState(j, TaskCancelled)
+			b.tasks[j].Message = "cancelled: the batch was cancelled"
+		}
+	}
+	b.publish(dctx)
+	if err := workflow.Await(dctx, func() bool {
+		return b.running == 0 && workflow.AllHandlersFinished(dctx)
+	}); err != nil {
+		workflow.GetLogger(ctx).Error("waiting for cancelled tasks", "error", err)
+	}
+	b.setState(dctx, BatchCancelled)
+	return BatchResult{}, temporal.NewCanceledError(fmt.Sprintf("batch %s cancelled", b.in.BatchID))
+}
+
+// validateCancel rejects a cancel_task update for an unknown task, a task
+// that already ended, or one already being cancelled. It changes nothing.
+func (b *batch) validateCancel(req CancelTaskRequest) error {
+	i, ok := b.index[req.TaskID]
+	if !ok {
+		return fmt.Errorf("batch %s has no task %q", b.in.BatchID, req.TaskID)
+	}
+	t := b.tasks[i]
+	switch t.State {
+	case TaskPending:
+		return nil
+	case TaskRunning:
+		if b.cancelRequested[i] || b.state != BatchRunning {
+			return fmt.Errorf("task %s is already being cancelled", t.ID)
+		}
+		return nil
+	default:
+		return fmt.Errorf("task %s already ended (%s): nothing to cancel", t.ID, t.State)
+	}
+}
+
+// cancelTask cancels one task: a pending one never starts; a running one's
+// child is cancelled and the update returns once it has ended.
+func (b *batch) cancelTask(ctx workflow.Context, req CancelTaskRequest) (TaskStatus, error) {
+	i := b.index[req.TaskID]
+	switch b.tasks[i].State {
+	case TaskPending:
+		b.setTaskState(i, TaskCancelled)
+		b.tasks[i].Message = "cancelled by request"
+		b.events++
+		b.publish(ctx)
+	case TaskRunning:
+		b.cancelRequested[i] = true
+		if b.cancels[i] != nil {
+			b.cancels[i]()
+		}
+		// The batch's own cancellation must not cut this wait short.
+		dctx, _ := workflow.NewDisconnectedContext(ctx)
+		if err := workflow.Await(dctx, func() bool { return b.tasks[i].State != TaskRunning }); err != nil {
+			return b.tasks[i], err
+		}
+	}
+	return b.tasks[i], nil
+}
+
+// setTaskState moves task i to state, keeping the counts.
+func (b *batch) setTaskState(i int, state string) {
+	b.counts[b.tasks[i].State]--
+	b.counts[state]++
+	b.tasks[i].State = state
+}
+
+// setState records the batch's state, in the SyncState search attribute
+// too (with SyncBatch), and publishes the summary.
+func (b *batch) setState(ctx workflow.Context, state string) {
+	b.state = state
+	b.events++
+	if err := workflow.UpsertTypedSearchAttributes(ctx,
+		SearchAttrBatch.ValueSet(b.in.BatchID), SearchAttrState.ValueSet(state)); err != nil {
+		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
+	}
+	b.publish(ctx)
+}
+
+// publish sets the workflow's current details (Web UI, describe) to a short
+// markdown summary of the batch.
+func (b *batch) publish(ctx workflow.Context) {
+	s := fmt.Sprintf("**batch %s** %s: %d tasks", b.in.BatchID, b.state, len(b.tasks))
+	for _, st := range taskStates {
+		if n := b.counts[st]; n > 0 {
+			s += fmt.Sprintf(", %d %s", n, st)
+		}
+	}
+	if b.runs > 1 {
+		s += fmt.Sprintf(" (run %d)", b.runs)
+	}
+	if b.stopErr != nil {
+		s += "\n\n" + b.stopErr.Error()
+	}
+	workflow.SetCurrentDetails(ctx, s)
+}
+
+// status is the query's answer: a copy, so the caller cannot race the
+// workflow.
+func (b *batch) status() BatchStatus {
+	return BatchStatus{
+		BatchID:     b.in.BatchID,
+		State:       b.state,
+		Concurrency: b.concurrency,
+		Counts:      b.countsCopy(),
+		Tasks:       append([]TaskStatus(nil), b.tasks...),
+		StoppedBy:   b.stoppedBy,
+	}
+}
+
+func (b *batch) result(ctx workflow.Context) BatchResult {
+	return BatchResult{
+		BatchID:  b.in.BatchID,
+		Counts:   b.countsCopy(),
+		Tasks:    append([]TaskStatus(nil), b.tasks...),
+		Duration: workflow.Now(ctx).Sub(b.started),
+	}
+}
+
+func (b *batch) countsCopy() map[string]int {
+	m := make(map[string]int, len(taskStates))
+	for _, s := range taskStates {
+		m[s] = b.counts[s]
+	}
+	return m
+}
+
+// carry is every non-pending task's outcome (no task runs when it is
+// called). Messages share a budget so that the next run's input stays well
+// under the payload limit; states are always kept.
+func (b *batch) carry() *BatchCarry {
+	c := &BatchCarry{Started: b.started, Runs: b.runs}
+	budget := maxCarriedMessages
+	for i, t := range b.tasks {
+		if t.State == TaskPending {
+			continue
+		}
+		msg := t.Message
+		if len(msg) > budget {
+			msg = ""
+		}
+		budget -= len(msg)
+		c.Outcomes = append(c.Outcomes, TaskOutcome{
+			Index: i, State: t.State, Class: t.Class, Message: msg, Records: t.Records, Pages: t.Pages,
+		})
+	}
+	return c
+}
+
+// validate checks a batch's input: a batch ID, unique task IDs, every
+// task's dataset given, and a carry that fits the tasks.
+func (in *BatchInput) validate() error {
+	var errs []error
+	if in.BatchID == "" {
+		errs = append(errs, errors.New("batch_id: required"))
+	}
+	if in.Concurrency < 0 {
+		errs = append(errs, fmt.Errorf("concurrency: %d is negative", in.Concurrency))
+	}
+	seen := make(map[string]bool, len(in.Tasks))
+	checked := make(map[string]bool, len(in.Datasets))
+	for i, t := range in.Tasks {
+		switch {
+		case t.ID == "":
+			errs = append(errs, fmt.Errorf("tasks[%d].id: required", i))
+		case seen[t.ID]:
+			errs = append(errs, fmt.Errorf("tasks[%d].id: %q is not unique", i, t.ID))
+		}
+		seen[t.ID] = true
+		ds, ok := in.Datasets[t.Dataset]
+		switch {
+		case !ok:
+			errs = append(errs, fmt.Errorf("tasks[%d].dataset: %q is not in datasets", i, t.Dataset))
+		case checked[t.Dataset]:
+		case ds.ID != "" && ds.ID != t.Dataset:
+			errs = append(errs, fmt.Errorf("datasets[%q].id: %q differs from its key", t.Dataset, ds.ID))
+		}
+		checked[t.Dataset] = true
+	}
+	if c := in.Carry; c != nil {
+		for _, o := range c.Outcomes {
+			if o.Index < 0 || o.Index >= len(in.Tasks) || !isTaskState(o.State) || o.State == TaskPending || o.State == TaskRunning {
+				errs = append(errs, fmt.Errorf("carry: bad outcome %+v", o))
+				break
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid batch input: %w", err)
+	}
+	return nil
+}
+
+func isTaskState(s string) bool { return slices.Contains(taskStates, s) }
+
+// childFailureMessage is the cause of a child's failure without
+// SyncWorkflow's own "sync <task> failed (<class>): " prefix, so that the
+// batch's message names the task once.
+func childFailureMessage(childTaskID string, class sferrors.Class, err error) string {
+	msg := failureMessage(err)
+	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("sync %s failed (%s): ", childTaskID, class)); ok {
+		return rest
+	}
+	return msg
+}
+
+// truncate cuts s to at most n bytes on a rune boundary, marking the cut.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	s = s[:n]
+	for len(s) > 0 && !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s + "…"
+}
