@@ -64,7 +64,13 @@ func NewWorker(c client.Client, o Options) worker.Worker {
 
 // Register registers syncflow's workflows and activities on w.
 func Register(w worker.Registry, a *activities.Activities) {
-	w.RegisterWorkflowWithOptions(workflows.SyncWorkflow, workflow.RegisterOptions{Name: workflows.SyncWorkflowName})
-	w.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
+	RegisterWorkflows(w)
 	w.RegisterActivity(a)
+}
+
+// RegisterWorkflows registers syncflow's workflows (and nothing else) on r:
+// a worker's registry, or a replayer's.
+func RegisterWorkflows(r worker.WorkflowRegistry) {
+	r.RegisterWorkflowWithOptions(workflows.SyncWorkflow, workflow.RegisterOptions{Name: workflows.SyncWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
 }
