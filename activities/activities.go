@@ -170,21 +170,52 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 
 	started := a.now()
 	stopping := activity.GetWorkerStopChannel(ctx)
-	for !st.Done && res.PagesFetched < in.MaxPages {
-		if res.PagesFetched > 0 && a.now().Sub(started) >= in.MaxDuration {
-			break
-		}
+
+	// While a page commits, the next one is already being fetched: one
+	// fetch runs ahead of the commits. Returning cancels it; its page is
+	// then fetched again by the next execution (at most one page twice).
+	fctx, cancelAhead := context.WithCancel(ctx)
+	defer cancelAhead()
+	var ahead <-chan fetched
+	fetch := func(cursor string) <-chan fetched {
+		ch := make(chan fetched, 1)
+		go func() {
+			if err := a.Limits.Wait(fctx, key, limit); err != nil {
+				ch <- fetched{waitErr: err}
+				return
+			}
+			p, err := a.Source.Fetch(fctx, in.Dataset.Source, cursor)
+			ch <- fetched{page: p, err: err}
+		}()
+		return ch
+	}
+	budgetLeft := func() bool {
+		return res.PagesFetched < in.MaxPages && (res.PagesFetched == 0 || a.now().Sub(started) < in.MaxDuration)
+	}
+	isStopping := func() bool {
 		select {
 		case <-stopping:
+			return true
+		default:
+			return false
+		}
+	}
+
+	for !st.Done && budgetLeft() {
+		if isStopping() {
 			log.Info("worker stopping: returning after the last committed page", "pages", st.Pages)
 			res.WorkerStopping = true
 			return finish(), nil
-		default:
 		}
-		if err := a.Limits.Wait(ctx, key, limit); err != nil {
+		if ahead == nil {
+			ahead = fetch(st.Cursor)
+		}
+		r := <-ahead
+		ahead = nil
+		if r.waitErr != nil {
 			return SyncPagesResult{}, a.fail(ctx, cutOff(ctx, stopping, "wait for rate limit"))
 		}
-		page, err := a.Source.Fetch(ctx, in.Dataset.Source, st.Cursor)
+		page, err := r.page, r.err
 		if err != nil {
 			e := sferrors.Classify(err)
 			if ctx.Err() != nil {
@@ -192,18 +223,18 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 			}
 			a.observeRequest(in.Dataset.ID, string(e.Class))
 			if e.Class == sferrors.RateLimited {
-				wait := e.RetryAfter
-				until := a.Limits.Freeze(key, wait)
-				a.observeWait(key, until.Sub(a.now()))
+				until := a.Limits.Freeze(key, e.RetryAfter)
+				d := until.Sub(a.now())
+				a.observeWait(key, d)
 				res.RateLimitWaits++
-				if d := until.Sub(a.now()); d > in.MaxWait {
+				if d > in.MaxWait || a.now().Add(d).Sub(started) > in.MaxDuration {
 					log.Warn("rate limited: waiting in the workflow", "key", key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
 					res.RateLimitedFor = d
 					res.RateLimitMessage = e.Error()
 					return finish(), nil
 				}
 				log.Info("rate limited: waiting", "key", key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
-				continue // the next Wait blocks at the frozen gate
+				continue // the next fetch waits at the frozen gate
 			}
 			return SyncPagesResult{}, a.fail(ctx, e)
 		}
@@ -216,6 +247,9 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 			Done:       page.Done,
 			Pages:      st.Pages + 1,
 			Records:    st.Records + int64(len(page.Records)),
+		}
+		if !next.Done && res.PagesFetched+1 < in.MaxPages && a.now().Sub(started) < in.MaxDuration && !isStopping() {
+			ahead = fetch(next.Cursor)
 		}
 		state := sink.StateRunning
 		if next.Done {
@@ -240,6 +274,13 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		}
 	}
 	return finish(), nil
+}
+
+// fetched is the outcome of one fetch run ahead.
+type fetched struct {
+	page    source.Page
+	err     error // from the source
+	waitErr error // from the rate-limit wait
 }
 
 // cutOff classifies an activity whose context ended: a cancellation of the

@@ -1,0 +1,88 @@
+// Command benchmarks measures syncflow against baselines measured in the
+// same run and prints a table of ratios (see BENCHMARKS.md):
+//
+//	go run ./benchmarks            # full figures
+//	go run ./benchmarks -short     # the quick mode CI runs
+//
+// Every figure comes from real parts on this machine: an in-process Temporal
+// server (temporaltest), a real worker, a real SQLite file and the demo
+// source API over loopback HTTP.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"text/tabwriter"
+	"time"
+
+	"github.com/syncflow/syncflow/workflows"
+)
+
+// row is one line of the result table.
+type row struct {
+	name     string
+	measured string
+	baseline string
+	ratio    float64
+	target   string
+	ok       bool
+}
+
+func main() {
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("benchmarks", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	short := fs.Bool("short", false, "quick mode: smaller datasets (what CI runs); figures are indicative only")
+	records := fs.Int("records", 100_000, "records in the throughput dataset")
+	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
+	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
+	only := fs.String("only", "", "run only the benchmark with this name (throughput)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go run ./benchmarks [flags]\n\nMeasures syncflow against baselines measured in the same run; prints ratios.\n\nflags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if err == flag.ErrHelp {
+			return 0
+		}
+		return 2
+	}
+	if *short && *records == 100_000 {
+		*records = 10_000
+	}
+	fmt.Fprintf(stdout, "machine: %d cores, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
+
+	var rows []row
+	if *only == "" || *only == "throughput" {
+		r, err := throughput(ctx, stdout, *records, *pageSize, workflows.SyncOptions{PagesPerActivity: *perActivity})
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: throughput: %v\n", err)
+			return 1
+		}
+		rows = append(rows, r)
+	}
+
+	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\nbenchmark\tmeasured\tbaseline (same run)\tratio\ttarget\tmet")
+	for _, r := range rows {
+		met := "yes"
+		if !r.ok {
+			met = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.2f\t%s\t%s\n", r.name, r.measured, r.baseline, r.ratio, r.target, met)
+	}
+	_ = tw.Flush()
+	return 0
+}
+
+// rate formats records per second.
+func rate(n int, d time.Duration) string {
+	return fmt.Sprintf("%.0f rec/s (%s)", float64(n)/d.Seconds(), d.Round(time.Millisecond))
+}
