@@ -108,9 +108,10 @@ type SyncPagesResult struct {
 	WorkerStopping bool `json:"worker_stopping,omitempty"`
 }
 
-// heartbeat is what SyncPages records with each heartbeat: enough for the
-// next attempt to resume. No record data.
-type heartbeat struct {
+// Heartbeat is what SyncPages records with each heartbeat: enough for the
+// next attempt to resume, and for `starter status` to show live progress
+// while an execution runs. No record data.
+type Heartbeat struct {
 	Generation string `json:"generation"`
 	Cursor     string `json:"cursor"`
 	Pages      int64  `json:"pages"`
@@ -143,9 +144,9 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		in.MaxWait = DefaultMaxWait
 	}
 
-	st := heartbeat{Generation: in.Generation, Cursor: in.Cursor, Pages: in.Pages, Records: in.Records}
+	st := Heartbeat{Generation: in.Generation, Cursor: in.Cursor, Pages: in.Pages, Records: in.Records}
 	if activity.HasHeartbeatDetails(ctx) {
-		var hb heartbeat
+		var hb Heartbeat
 		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil && hb.Generation == st.Generation && hb.Pages > st.Pages {
 			st = hb
 		}
@@ -155,7 +156,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		return SyncPagesResult{}, a.fail(ctx, sferrors.New(classifySinkError(ctx, err), "load checkpoint", err))
 	}
 	if ok && cp.Generation == st.Generation && cp.Pages > st.Pages {
-		st = heartbeat{Generation: cp.Generation, Cursor: cp.Cursor, Pages: cp.Pages, Records: cp.Records, Done: cp.Done}
+		st = Heartbeat{Generation: cp.Generation, Cursor: cp.Cursor, Pages: cp.Pages, Records: cp.Records, Done: cp.Done}
 	}
 
 	res := SyncPagesResult{Attempt: info.Attempt}
@@ -241,7 +242,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		a.observeRequest(in.Dataset.ID, "ok")
 		a.Limits.Observe(key, sferrors.ParseQuota(page.Header, a.now()))
 
-		next := heartbeat{
+		next := Heartbeat{
 			Generation: st.Generation,
 			Cursor:     page.Next,
 			Done:       page.Done,
@@ -421,13 +422,13 @@ func (a *Activities) observeWait(key string, d time.Duration) {
 // so that the server sees the activity alive and can deliver a cancellation.
 type heartbeater struct {
 	mu      sync.Mutex
-	details heartbeat
+	details Heartbeat
 	changed chan struct{}
 	done    chan struct{}
 	wg      sync.WaitGroup
 }
 
-func newHeartbeater(ctx context.Context, every time.Duration, initial heartbeat) *heartbeater {
+func newHeartbeater(ctx context.Context, every time.Duration, initial Heartbeat) *heartbeater {
 	h := &heartbeater{details: initial, changed: make(chan struct{}, 1), done: make(chan struct{})}
 	h.wg.Add(1)
 	go func() {
@@ -452,7 +453,7 @@ func newHeartbeater(ctx context.Context, every time.Duration, initial heartbeat)
 	return h
 }
 
-func (h *heartbeater) set(d heartbeat) {
+func (h *heartbeater) set(d Heartbeat) {
 	h.mu.Lock()
 	h.details = d
 	h.mu.Unlock()

@@ -1,0 +1,209 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/workflows"
+)
+
+var syncSpec = cmdSpec{
+	name:     "sync",
+	synopsis: "--config FILE --dataset ID [--id TASK_ID] [--detach] [--json]",
+	about: `
+Starts a sync of one dataset of a configuration file and follows it until it
+ends, then prints its counts. The file is validated before anything starts;
+SYNCFLOW_SINK overrides its sink. The task ID is the workflow ID: if a sync
+with that ID is running, starter follows it; if one has finished, a new run
+re-syncs the dataset (records are upserted by key, never duplicated).
+
+Ctrl-C cancels the sync and waits for its cleanup; a second Ctrl-C detaches
+and leaves it to Temporal. A worker must be running (go run ./worker).
+
+Exit status: 0 completed, 1 failed, 2 bad arguments or configuration,
+130 interrupted.`,
+	examples: []string{
+		"starter sync --config syncflow.yaml --dataset orders",
+		"starter sync --config syncflow.yaml --dataset orders --id orders-nightly --detach",
+	},
+}
+
+func (a *app) sync(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
+	cfgPath := fs.String("config", "", "configuration `FILE` (YAML): sink and datasets (required)")
+	dsID := fs.String("dataset", "", "`ID` of the dataset to sync (required)")
+	taskID := fs.String("id", "", "task and workflow `ID` (default sync-<dataset>)")
+	detach := fs.Bool("detach", false, "start the sync, print its ID and how to follow it, and exit")
+	asJSON := fs.Bool("json", false, "print the result (with --detach: the IDs) as JSON on stdout; progress goes to stderr")
+	pos, code, done := a.parse(fs, syncSpec, args)
+	switch {
+	case done:
+		return code
+	case len(pos) > 0:
+		return a.usageError("sync", fmt.Sprintf("unexpected argument %q", pos[0]))
+	case *cfgPath == "":
+		return a.usageError("sync", "--config is required")
+	case *dsID == "":
+		return a.usageError("sync", "--dataset is required")
+	}
+	f, code, ok := a.loadConfig("sync", *cfgPath)
+	if !ok {
+		return code
+	}
+	ds, err := f.Dataset(*dsID)
+	if err != nil {
+		return a.usageError("sync", fmt.Sprintf("dataset %q is not in %s (it has: %s)", *dsID, *cfgPath, strings.Join(f.DatasetIDs(), ", ")))
+	}
+
+	sc, closeClient, code, ok := a.dial(ctx, "sync")
+	if !ok {
+		return code
+	}
+	defer closeClient()
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	a.ensureSearchAttributes(sctx, sc.Temporal())
+	run, err := sc.StartSync(sctx, *taskID, ds, workflows.SyncOptions{}, f.Sink)
+	if err != nil {
+		return a.failf("sync", "%v", err)
+	}
+	id := run.GetID()
+	if *detach {
+		if *asJSON {
+			_ = writeJSON(a.stdout, map[string]string{"workflow_id": id, "run_id": run.GetRunID()})
+			return exitOK
+		}
+		fmt.Fprintf(a.stdout, "sync %s started (dataset %s → %s), run %s\n", id, ds.ID, syncclient.SinkKind(f.Sink), run.GetRunID())
+		a.followHint(id)
+		return exitOK
+	}
+	progress := a.stdout
+	if *asJSON {
+		progress = a.stderr
+	}
+	fmt.Fprintf(progress, "sync %s: dataset %s → %s, run %s (Ctrl-C cancels)\n", id, ds.ID, syncclient.SinkKind(f.Sink), run.GetRunID())
+	return a.followSync(ctx, sc, run, ds.ID, *asJSON)
+}
+
+// loadConfig loads and checks a configuration file, SYNCFLOW_SINK applied.
+func (a *app) loadConfig(cmd, path string) (*config.File, int, bool) {
+	f, err := config.Load(path)
+	if err != nil {
+		return nil, a.usageError(cmd, "invalid configuration:\n"+err.Error()), false
+	}
+	if v, ok := a.getenv("SYNCFLOW_SINK"); ok {
+		f.ApplySinkOverride(v)
+	}
+	if err := f.CheckSink(); err != nil {
+		return nil, a.usageError(cmd, "invalid configuration:\n"+err.Error()), false
+	}
+	return f, exitOK, true
+}
+
+// followHint tells how to follow a workflow from elsewhere.
+func (a *app) followHint(id string) {
+	fmt.Fprintf(a.stdout, "follow it with:\n  starter status %s\n  temporal workflow describe -w %s\ncancel it with:\n  starter cancel %s\n", id, id, id)
+}
+
+// followSync shows a sync's progress until it ends. The first interrupt
+// cancels it and keeps following its cleanup; the second detaches.
+func (a *app) followSync(ctx context.Context, sc *syncclient.Client, run client.WorkflowRun, dataset string, asJSON bool) int {
+	id := run.GetID()
+	type outcome struct {
+		res workflows.SyncResult
+		err error
+	}
+	wctx, stopWait := context.WithCancel(ctx)
+	defer stopWait()
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := sc.Wait(wctx, run)
+		done <- outcome{res, err}
+	}()
+
+	out := a.stdout
+	if asJSON {
+		out = a.stderr
+	}
+	lv := newLive(out)
+	tick := time.NewTicker(lv.interval())
+	defer tick.Stop()
+	var last syncclient.Status
+	cancelled := false
+	for {
+		select {
+		case o := <-done:
+			return a.syncOutcome(id, dataset, last, o.res, o.err, cancelled, asJSON)
+		case <-a.interrupts:
+			if cancelled {
+				lv.say("detached: sync %s goes on without starter (it may still be cancelling)", id)
+				a.followHintTo(out, id)
+				return exitInterrupted
+			}
+			cancelled = true
+			lv.say("interrupted: cancelling sync %s and waiting for its cleanup (Ctrl-C again to detach)", id)
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			if err := sc.Cancel(cctx, id); err != nil {
+				lv.say("could not cancel: %v", err)
+			}
+			cancel()
+		case <-tick.C:
+			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			st, err := sc.Describe(dctx, id)
+			cancel()
+			if err == nil {
+				last = st
+				lv.show([]string{syncLine(id, st, 0)}, false)
+			}
+		}
+	}
+}
+
+// followHintTo tells w how to follow a detached workflow.
+func (a *app) followHintTo(w io.Writer, id string) {
+	fmt.Fprintf(w, "follow it with `starter status %s` or `temporal workflow describe -w %s`\n", id, id)
+}
+
+// syncOutcome reports how a followed sync ended and returns the exit code.
+func (a *app) syncOutcome(id, dataset string, last syncclient.Status, res workflows.SyncResult, err error, interrupted, asJSON bool) int {
+	if err == nil {
+		if asJSON {
+			_ = writeJSON(a.stdout, res)
+			return exitOK
+		}
+		fmt.Fprintln(a.stdout)
+		table(a.stdout, [][]string{resultHeader, resultRow(id, res.DatasetID, res.State, countsOfResult(res), res.Duration)})
+		return exitOK
+	}
+	state := workflows.StateFailed
+	if temporal.IsCanceledError(err) {
+		state = workflows.StateCancelled
+	}
+	msg := failureMessage(err)
+	if asJSON {
+		_ = writeJSON(a.stdout, map[string]any{"task_id": id, "dataset_id": dataset, "state": state, "error": msg})
+	} else {
+		c := countsOf(last)
+		fmt.Fprintln(a.stdout)
+		table(a.stdout, [][]string{resultHeader, resultRow(id, dataset, state, c, last.Duration())})
+	}
+	switch {
+	case state == workflows.StateCancelled && interrupted:
+		fmt.Fprintf(a.stderr, "interrupted: sync %s cancelled; run the same command again to re-sync\n", id)
+		return exitInterrupted
+	case state == workflows.StateCancelled:
+		fmt.Fprintf(a.stderr, "sync %s was cancelled\n", id)
+	default:
+		fmt.Fprintf(a.stderr, "sync %s failed: %s\n", id, msg)
+	}
+	return exitFailed
+}
