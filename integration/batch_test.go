@@ -14,8 +14,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/engine"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
@@ -69,6 +71,15 @@ func (e *env) batchStatus(batchID string) workflows.BatchStatus {
 	var st workflows.BatchStatus
 	require.NoError(e.t, v.Get(&st))
 	return st
+}
+
+// requireReplays replays a closed workflow's history against the current
+// code: the batch's coroutines, updates and cancellations are deterministic.
+func (e *env) requireReplays(workflowID string) {
+	e.t.Helper()
+	replayer := worker.NewWorkflowReplayer()
+	engine.RegisterWorkflows(replayer)
+	require.NoError(e.t, replayer.ReplayWorkflowHistory(nil, e.history(context.Background(), workflowID, "")))
 }
 
 // waitFor waits until ch is closed, or fails the test after a bound.
@@ -180,6 +191,7 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, desc.GetWorkflowExecutionInfo().GetStatus())
 	require.Equal(t, workflows.BatchCompleted, e.batchStatus(in.BatchID).State)
+	e.requireReplays(in.BatchID)
 }
 
 // A 401 stops the batch: no task starts after it, the running ones end
@@ -263,4 +275,5 @@ func TestBatchStopsOnUnauthorized(t *testing.T) {
 		require.ErrorAs(t, err, &notFound, "%s must never start", ts.ID)
 	}
 	require.Empty(t, fine.log(), "no request for a skipped task")
+	e.requireReplays(in.BatchID)
 }
