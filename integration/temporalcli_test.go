@@ -25,6 +25,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -140,4 +141,17 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, ok)
 	require.Equal(t, sink.StateCancelled, cp.State)
+
+	// A sync started the way starter starts one carries a static summary,
+	// and both are found by the SyncDataset search attribute.
+	sf := syncclient.New(c)
+	run, err := sf.StartSync(ctx, "orders-from-starter", in.Dataset, workflows.SyncOptions{}, "sqlite://dest.db")
+	require.NoError(t, err)
+	out = tctl("workflow", "describe", "--workflow-id", run.GetID(), "--output", "json")
+	require.Contains(t, string(out), "sync orders → sqlite", "describe shows the summary")
+	require.NoError(t, c.CancelWorkflow(ctx, run.GetID(), ""))
+	require.Eventually(t, func() bool {
+		out := tctl("workflow", "list", "--query", `SyncDataset="orders"`, "--output", "json")
+		return strings.Contains(string(out), id) && strings.Contains(string(out), run.GetID())
+	}, 30*time.Second, 200*time.Millisecond, "temporal workflow list --query 'SyncDataset=\"orders\"' finds both syncs")
 }

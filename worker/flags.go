@@ -1,0 +1,165 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/syncflow/syncflow/devserver"
+	"github.com/syncflow/syncflow/engine"
+)
+
+// Environment variables the worker reads besides Temporal's own TEMPORAL_*.
+const (
+	envConfig  = "SYNCFLOW_CONFIG"
+	envSink    = "SYNCFLOW_SINK"
+	envMetrics = "SYNCFLOW_METRICS"
+)
+
+// Defaults of the flags.
+const (
+	defaultSink    = "sqlite://.syncflow/data.db"
+	defaultMetrics = "127.0.0.1:9090"
+)
+
+// options are the parsed command line.
+type options struct {
+	dev     bool
+	devPort int
+	uiPort  int
+	devDB   string
+
+	configPath string
+	sink       string
+	sinkSet    bool // --sink was given
+	metrics    string
+
+	logFormat     string
+	logLevel      slog.Level
+	maxActivities int
+	stopTimeout   time.Duration
+}
+
+// usageError is a bad command line: the main exits with status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+const usageHead = `worker runs syncflow's Temporal worker: it polls the "syncflow" task queue and
+copies pages from source APIs into the sink database.
+
+Usage:
+  worker [flags]                       connect to Temporal and run
+  worker --dev [flags]                 also host a local Temporal server with its Web UI
+  worker healthcheck [--addr ADDR]     exit 0 if a running worker's /healthz answers 200
+
+The connection to Temporal comes from Temporal's standard environment variables
+and profiles: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE
+(default "default"), TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,
+TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME,
+TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE (TOML profiles).
+
+The first SIGINT or SIGTERM stops polling and lets the page in flight commit
+(at most --stop-timeout); a second one exits at once with status 130.
+
+Flags:
+`
+
+// parseFlags parses the worker's command line. Flags win over the
+// environment variables named in their help. flag.ErrHelp is returned for
+// -h/--help, with the usage written to stdout.
+func parseFlags(args []string, env func(string) string, stdout io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	var errBuf strings.Builder
+	fs.SetOutput(&errBuf)
+
+	fs.BoolVar(&o.dev, "dev", false, "host an embedded Temporal dev server (SQLite file, Web UI) and connect to it")
+	fs.IntVar(&o.devPort, "dev-port", devserver.DefaultGRPCPort, "with --dev: the Temporal frontend (gRPC) port")
+	fs.IntVar(&o.uiPort, "ui-port", devserver.DefaultUIPort, "with --dev: the Web UI port; -1 runs no UI")
+	fs.StringVar(&o.devDB, "dev-db", devserver.DefaultDBPath, "with --dev: the SQLite file holding the dev server's state")
+	fs.StringVar(&o.configPath, "config", env(envConfig), "syncflow config `FILE` (env "+envConfig+"); optional: supplies the sink and lets the worker\ncheck at start that the ${VARS} its headers use are set")
+	fs.StringVar(&o.sink, "sink", defaultSink, "destination database `DSN`: sqlite://PATH or postgres://...\nprecedence: this flag, then env "+envSink+", then the config file's sink, then the default")
+	metricsDefault := defaultMetrics
+	if v, ok := lookup(env, envMetrics); ok {
+		metricsDefault = v
+	}
+	fs.StringVar(&o.metrics, "metrics", metricsDefault, "`ADDR` serving /metrics (Prometheus) and /healthz (env "+envMetrics+"); \"\" disables")
+	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
+	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	fs.IntVar(&o.maxActivities, "max-activities", 0, "most activities (pages in flight) run at once; 0 = the SDK default")
+	fs.DurationVar(&o.stopTimeout, "stop-timeout", engine.DefaultStopTimeout, "on stop, how long the page in flight may take to commit before it is cancelled; 0 = at once")
+
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageHead)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(stdout)
+			fs.Usage()
+			return nil, flag.ErrHelp
+		}
+		return nil, usageError{fmt.Errorf("%w\n%s", err, "run `worker --help` for usage")}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Errorf("unexpected argument %q; run `worker --help` for usage", fs.Arg(0))}
+	}
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "sink" {
+			o.sinkSet = true
+		}
+	})
+	switch o.logFormat {
+	case "text", "json":
+	default:
+		return nil, usageError{fmt.Errorf("--log-format %q: want text or json", o.logFormat)}
+	}
+	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
+		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)}
+	}
+	if o.maxActivities < 0 {
+		return nil, usageError{fmt.Errorf("--max-activities %d: must not be negative", o.maxActivities)}
+	}
+	if o.stopTimeout < 0 {
+		return nil, usageError{fmt.Errorf("--stop-timeout %s: must not be negative", o.stopTimeout)}
+	}
+	if o.dev && o.devDB == "" {
+		return nil, usageError{errors.New("--dev-db must name a file")}
+	}
+	return o, nil
+}
+
+// lookup reads an environment variable; empty counts as unset.
+func lookup(env func(string) string, key string) (string, bool) {
+	v := env(key)
+	return v, v != ""
+}
+
+// Where a sink DSN came from, for logs and errors.
+const (
+	fromFlag    = "--sink"
+	fromEnv     = envSink
+	fromFile    = "config file"
+	fromDefault = "default"
+)
+
+// resolveSink applies the sink precedence: the --sink flag, then
+// SYNCFLOW_SINK, then the config file's sink, then the default.
+func resolveSink(flagDSN string, flagSet bool, envDSN, fileDSN string) (dsn, from string) {
+	switch {
+	case flagSet && flagDSN != "":
+		return flagDSN, fromFlag
+	case envDSN != "":
+		return envDSN, fromEnv
+	case fileDSN != "":
+		return fileDSN, fromFile
+	default:
+		return defaultSink, fromDefault
+	}
+}
