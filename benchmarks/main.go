@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -43,7 +44,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	records := fs.Int("records", 100_000, "records in the throughput dataset")
 	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
 	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
-	only := fs.String("only", "", "run only the benchmark with this name (throughput)")
+	only := fs.String("only", "", "run only the benchmarks with this name: throughput, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
+	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: the server's default, 4)")
+	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./benchmarks [flags]\n\nMeasures syncflow against baselines measured in the same run; prints ratios.\n\nflags:\n")
 		fs.PrintDefaults()
@@ -57,6 +60,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *short && *records == 100_000 {
 		*records = 10_000
 	}
+	if *rateWindow <= 0 {
+		*rateWindow = 30 * time.Second
+		if *short {
+			*rateWindow = 10 * time.Second
+		}
+	}
 	fmt.Fprintf(stdout, "machine: %d cores, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 
 	var rows []row
@@ -67,6 +76,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		rows = append(rows, r)
+	}
+	if rowName, isRate := strings.CutPrefix(*only, "rate"); *only == "" || isRate && (rowName == "" || rowName[0] == ':') {
+		rs, err := rateBenchmarks(ctx, stdout, rateParams{window: *rateWindow, row: strings.TrimPrefix(rowName, ":"), partitions: *partitions})
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: rate: %v\n", err)
+			return 1
+		}
 	}
 
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

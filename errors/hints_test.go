@@ -184,6 +184,10 @@ func TestRateLimitDelay(t *testing.T) {
 		{"X-RateLimit-Reset ignored when remaining > 0", hdr("X-RateLimit-Remaining", "1", "X-RateLimit-Reset", "7"), 0, false},
 		{"X-RateLimit-Reset alone", hdr("X-RateLimit-Reset", "7"), 0, false},
 		{"huge Retry-After clamped", hdr("Retry-After", "1000000"), time.Hour, true},
+		{"Retry-After duplicated, none valid", hdr("Retry-After", "soon", "Retry-After", "-3"), 0, false},
+		{"non-numeric Retry-After falls back to X-RateLimit", hdr("Retry-After", "later", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "7"), 7 * time.Second, true},
+		{"X-RateLimit-Reset negative", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "-7"), 0, false},
+		{"X-RateLimit-Reset huge clamped", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "99999999999999999999"), time.Hour, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

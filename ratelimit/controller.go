@@ -60,6 +60,13 @@ type controller struct {
 	base  float64   // the rate the last cut set: the curve only lifts it
 	epoch time.Time // when the key resumed after the last cut (or started)
 
+	// slowStart: an adaptive key that the server has not yet said no to
+	// doubles its rate every second (as TCP's slow start), capped by twice
+	// its measured sending rate, instead of climbing the cubic curve from
+	// its modest initial rate: an unthrottled API gets going in seconds.
+	slowStart bool
+	grown     time.Time // when slow start last grew the rate
+
 	lastDecrease time.Time
 	inflight     int // requests sent and not yet answered
 	pending      int // of those, sent before the last cut
@@ -82,6 +89,7 @@ func newController(ceiling, initial, minRate, beta float64, now time.Time) contr
 	}
 	// K = 0: the curve starts at the plateau and probes upwards at once.
 	c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = start, start, start, 0, now, cubicC
+	c.slowStart, c.grown = ceiling <= 0, now
 	c.meter.origin = now
 	return c
 }
@@ -95,6 +103,7 @@ func (c *controller) adaptive() bool { return c.ceiling <= 0 }
 func (c *controller) setCeiling(ceiling, minRate float64, now time.Time) {
 	old := c.ceiling
 	c.ceiling = ceiling
+	c.slowStart = false
 	c.floor = minRate
 	if ceiling < minRate {
 		c.floor = ceiling
@@ -110,6 +119,7 @@ func (c *controller) setCeiling(ceiling, minRate float64, now time.Time) {
 func (c *controller) setAdaptive(minRate float64, now time.Time) {
 	c.ceiling, c.floor = 0, minRate
 	c.rate = math.Max(c.rate, c.floor)
+	c.slowStart, c.grown = c.lastDecrease.IsZero(), now
 	c.base, c.wmax, c.k, c.epoch, c.scale = c.rate, c.rate, 0, now, cubicC
 }
 
@@ -118,6 +128,9 @@ func (c *controller) setAdaptive(minRate float64, now time.Time) {
 func (c *controller) pause(resume time.Time) {
 	if resume.After(c.epoch) {
 		c.epoch = resume
+	}
+	if resume.After(c.grown) {
+		c.grown = resume
 	}
 }
 
@@ -155,6 +168,27 @@ func (c *controller) answer() (beforeCut bool) {
 // lower of the current rate and the rate measured since the key last
 // resumed), not below the floor. It reports whether the rate was cut.
 func (c *controller) throttled(now time.Time) bool {
+	return c.congested(now, false)
+}
+
+// warned records a success that says the server's burst budget has just
+// run dry. In slow start that is the limit found without a refusal: slow
+// start ends with a cut half as deep as a refusal's, the plateau at the
+// rate in use. Later it is only a success: a bucket runs dry under network
+// jitter at rates below the limit, and cutting on every such warning
+// ratchets the rate down; refusals drive the curve. It reports whether the
+// rate was cut.
+func (c *controller) warned(now time.Time) bool {
+	if !c.slowStart {
+		c.succeeded(now)
+		return false
+	}
+	return c.congested(now, true)
+}
+
+// congested cuts the rate for a rate-limit answer (early == false) or a
+// warning (early == true); see throttled and warned.
+func (c *controller) congested(now time.Time, early bool) bool {
 	if c.answer() && now.Sub(c.lastDecrease) < sameEventSpan {
 		return false
 	}
@@ -163,14 +197,18 @@ func (c *controller) throttled(now time.Time) bool {
 		w = m
 	}
 	w = math.Max(w, c.floor)
-	beta := c.beta
+	c.slowStart = false
+	beta, plateau := c.beta, plateauShare
+	if early {
+		beta, plateau = (1+c.beta)/2, 1
+	}
 	if !c.lastDecrease.IsZero() && now.Sub(c.epoch).Seconds() < c.k {
 		// Said no again before the curve got back to its plateau: the
 		// limit is well below the last estimate (it dropped, or the
 		// estimate was wrong), so cut twice as hard.
 		beta *= beta
 	}
-	c.wmax = math.Max(w*plateauShare, c.floor)
+	c.wmax = math.Max(w*plateau, c.floor)
 	c.rate = math.Max(w*beta, c.floor)
 	span := c.wmax - c.rate
 	if span < w*(1-c.beta)/2 { // at the floor, or Decrease near 1
@@ -191,6 +229,10 @@ func (c *controller) throttled(now time.Time) bool {
 // floor.
 func (c *controller) succeeded(now time.Time) {
 	c.answer()
+	if c.slowStart {
+		c.grow(now)
+		return
+	}
 	t := max(0, now.Sub(c.epoch).Seconds())
 	target := c.scale*math.Pow(t-c.k, 3) + c.wmax
 	if c.adaptive() {
@@ -201,6 +243,22 @@ func (c *controller) succeeded(now time.Time) {
 		target = math.Min(target, c.ceiling)
 	}
 	c.rate = math.Max(math.Max(target, c.base), c.floor)
+}
+
+// grow doubles the rate of a key in slow start for every second since it
+// last grew, capped (without lowering the rate) at twice the measured
+// sending rate once the meter can tell.
+func (c *controller) grow(now time.Time) {
+	dt := now.Sub(c.grown).Seconds()
+	if dt <= 0 {
+		return
+	}
+	target := c.rate * math.Exp2(dt)
+	if m, ok := c.meter.rate(now, c.since(now)); ok {
+		target = math.Min(target, math.Max(c.rate, 2*m))
+	}
+	c.rate = math.Max(c.rate, target)
+	c.base, c.wmax, c.epoch, c.grown = c.rate, c.rate, now, now
 }
 
 // The meter counts requests in meterBuckets buckets of meterBucket: it

@@ -15,9 +15,12 @@
 // the rate climbs back quickly, lingers near the rate at which the server
 // last said no, then probes beyond it. A declared key recovers up to its
 // configured ceiling and never exceeds it; a key with no declared rate
-// starts at Options.InitialAdaptiveRate and discovers the server's limit.
-// Quota hints on successful responses (Remaining, Reset) slow a key down
-// before the server has to say no.
+// starts at Options.InitialAdaptiveRate, doubles its rate every second
+// until the server first says no (slow start, so that an unthrottled API
+// is not crawled at 5 req/s), then discovers the server's limit. Quota
+// hints on successful responses (Remaining, Reset) slow a key down before
+// the server has to say no: a long quota is spread over its reset, a short
+// burst budget running dry ends slow start.
 //
 // Every time comes from Options.Now and every wait from Options.Timer, so
 // tests run the whole registry in virtual time.
@@ -44,6 +47,8 @@ const (
 	DefaultMinRate             = 0.5
 	DefaultInitialAdaptiveRate = 5
 	DefaultLowQuota            = 0.1
+	// DefaultMinQuotaHorizon: see Options.MinQuotaHorizon.
+	DefaultMinQuotaHorizon = 10 * time.Second
 	// DefaultFreeze is the freeze of a rate-limit answer without a hint.
 	DefaultFreeze = time.Second
 	// MaxRPS is the highest ceiling a Limit may declare; more is clamped.
@@ -54,6 +59,15 @@ const (
 // discovers its rate adaptively. Burst <= 0 means the default: for a
 // declared key ceil(RPS/10) (a tenth of a second's worth), at least 1; an
 // adaptive key always has burst 1.
+//
+// A declared rate equal to the server's is safe when our burst is below the
+// server's bucket: requests then never outrun the server's refill, and the
+// difference absorbs network jitter (benchmarks: 20 req/s declared against
+// a server's 20 req/s with burst 5, our default burst 2: no 429). The small
+// default burst still lets a key catch up after a short pause (a new
+// activity, a commit). Against a server whose bucket holds a single
+// request, declare Burst 1 and a rate a few percent under the server's:
+// any jitter at equal rates would otherwise be answered 429.
 type Limit struct {
 	RPS   float64
 	Burst int
@@ -105,6 +119,18 @@ type Options struct {
 	// LowQuota is the share of a quota below which a key slows down
 	// pre-emptively; default 0.1.
 	LowQuota float64
+	// MinQuotaHorizon separates quotas from burst budgets; default 10s. A
+	// quota whose horizon (Reset, else Window) is at least this long is
+	// planned for: a low remainder spreads over the horizon and none left
+	// closes the gate until Reset. A shorter one is a token bucket's
+	// burst (e.g. "20 per second, burst 5"), which refills continuously:
+	// spreading its remainder or waiting for its full refill would stall
+	// a key that sends at the server's rate. Running it dry ends an
+	// adaptive key's slow start (its limit found without a refusal: a cut
+	// half as deep as a rate-limit answer's, no freeze); later, network
+	// jitter alone runs a bucket dry below the limit, so it is then
+	// ignored and refusals steer the rate.
+	MinQuotaHorizon time.Duration
 }
 
 // withDefaults returns o with every unset field at its default.
@@ -135,6 +161,9 @@ func (o Options) withDefaults() Options {
 	}
 	if !(o.LowQuota > 0) {
 		o.LowQuota = DefaultLowQuota
+	}
+	if o.MinQuotaHorizon <= 0 {
+		o.MinQuotaHorizon = DefaultMinQuotaHorizon
 	}
 	return o
 }
@@ -378,17 +407,38 @@ func (k *key) extend(until time.Time) {
 // quota runs low (Remaining/Limit < LowQuota) the key is capped until the
 // window resets so that the remaining requests spread over Reset (or over
 // Window when Reset is unknown); when nothing remains, the gate closes until
-// Reset. A quota that is not low lifts an earlier cap.
+// Reset. A quota that is not low lifts an earlier cap. A quota with a
+// horizon shorter than Options.MinQuotaHorizon is a burst budget: nothing
+// left ends an adaptive key's slow start (a cut half as deep as a
+// rate-limit answer's, without a freeze) and is otherwise a success.
 func (r *Registry) Observe(key string, q sferrors.Quota) {
 	k := r.get(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := r.opts.Now()
-	k.ctl.succeeded(now)
+	if q.Known && r.burstDry(q) {
+		k.ctl.warned(now)
+	} else {
+		k.ctl.succeeded(now)
+	}
 	if q.Known {
 		r.observeQuota(k, q, now)
 	}
 	k.apply(now)
+}
+
+// horizon returns how far a quota looks ahead: Reset, else Window.
+func horizon(q sferrors.Quota) time.Duration {
+	if q.Reset > 0 {
+		return q.Reset
+	}
+	return q.Window
+}
+
+// burstDry reports whether q is a burst budget (a horizon shorter than
+// MinQuotaHorizon) with nothing left.
+func (r *Registry) burstDry(q sferrors.Quota) bool {
+	return q.Remaining <= 0 && (q.Reset > 0 || q.Limit > 0) && horizon(q) < r.opts.MinQuotaHorizon
 }
 
 // observeQuota applies quota hints; k.mu is held. The horizon is Reset, or
@@ -396,11 +446,11 @@ func (r *Registry) Observe(key string, q sferrors.Quota) {
 // only next to a Reset or a Limit, so that a response naming only its
 // policy does not close the gate.
 func (r *Registry) observeQuota(k *key, q sferrors.Quota, now time.Time) {
-	horizon := q.Reset
-	if horizon <= 0 {
-		horizon = q.Window
-	}
+	horizon := horizon(q)
 	switch {
+	case horizon > 0 && horizon < r.opts.MinQuotaHorizon:
+		// A burst budget: Observe has acted on it.
+		k.quotaUntil = time.Time{}
 	case q.Remaining <= 0 && (q.Reset > 0 || q.Limit > 0):
 		if horizon > 0 {
 			k.extend(now.Add(horizon + r.jitter(horizon)))

@@ -305,9 +305,14 @@ func TestLowQuota(t *testing.T) {
 		{"low: spread over reset", sferrors.Quota{Known: true, Limit: 100, Remaining: 5, Reset: 10 * time.Second}, 0.5, 0},
 		{"low: spread over window", sferrors.Quota{Known: true, Limit: 100, Remaining: 4, Window: 20 * time.Second}, 0.2, 0},
 		{"low but higher than rate", sferrors.Quota{Known: true, Limit: 1000, Remaining: 90, Reset: time.Second}, 10, 0},
-		{"none left: wait for reset", sferrors.Quota{Known: true, Limit: 100, Remaining: 0, Reset: 3 * time.Second}, 10, 3 * time.Second},
-		{"none left, limit unknown", sferrors.Quota{Known: true, Remaining: 0, Reset: 2 * time.Second}, 10, 2 * time.Second},
+		{"none left: wait for reset", sferrors.Quota{Known: true, Limit: 100, Remaining: 0, Reset: 30 * time.Second}, 10, 30 * time.Second},
+		{"none left, limit unknown", sferrors.Quota{Known: true, Remaining: 0, Reset: 20 * time.Second}, 10, 20 * time.Second},
 		{"policy only", sferrors.Quota{Known: true, Window: time.Minute}, 10, 0},
+		// Burst budgets (horizon < MinQuotaHorizon): a token bucket refills
+		// continuously; neither a low remainder nor none left slows a
+		// declared key (none left only ends an adaptive key's slow start).
+		{"burst budget low", sferrors.Quota{Known: true, Limit: 20, Remaining: 1, Reset: time.Second, Window: time.Second}, 10, 0},
+		{"burst budget dry", sferrors.Quota{Known: true, Limit: 20, Remaining: 0, Reset: time.Second, Window: time.Second}, 10, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

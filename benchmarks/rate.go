@@ -1,0 +1,522 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/common/dynamicconfig"
+	"go.temporal.io/server/temporal"
+	"go.temporal.io/server/temporaltest"
+
+	"github.com/syncflow/syncflow/activities"
+	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/demoapi"
+	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/fairness"
+	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/workflows"
+)
+
+// The rate benchmarks (issue 4) run real syncs through Temporal against
+// the demo API over loopback and count, at the source, the requests each
+// dataset received and what they were answered. Every request is a page of
+// rateBenchPageSize records, so that requests, not records, are the
+// bottleneck.
+const (
+	rateBenchLimit    = 20 // req/s: the server's limit, the declared one, the global one
+	rateBenchBurst    = 5  // the server's token bucket: a small burst
+	rateBenchPageSize = 10
+	// rateBenchWarmup is how long the undeclared key may take to find the
+	// server's limit before the measure starts (the acceptance's "after
+	// the first 10 s").
+	rateBenchWarmup = 10 * time.Second
+)
+
+// rateParams are the rate benchmarks' knobs.
+type rateParams struct {
+	window     time.Duration // the measured span
+	row        string        // run only this row (known, unknown, shared, global, open); "" for all
+	partitions int           // the task queue's read and write partitions; 0: the server's default (4)
+}
+
+// hit is one request the source answered.
+type hit struct {
+	at     time.Time
+	status int
+}
+
+// recorder wraps the demo API and logs every record request by dataset.
+type recorder struct {
+	next http.Handler
+	mu   sync.Mutex
+	hits map[string][]hit
+}
+
+func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
+	r.next.ServeHTTP(sw, req)
+	id, ok := strings.CutPrefix(req.URL.Path, "/datasets/")
+	if !ok {
+		return
+	}
+	id, ok = strings.CutSuffix(id, "/records")
+	if !ok {
+		return
+	}
+	r.mu.Lock()
+	r.hits[id] = append(r.hits[id], hit{at: time.Now(), status: sw.status})
+	r.mu.Unlock()
+}
+
+// log returns the requests of the datasets ids, merged in time order.
+func (r *recorder) log(ids ...string) []hit {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var all []hit
+	for _, id := range ids {
+		all = append(all, r.hits[id]...)
+	}
+	sortHits(all)
+	return all
+}
+
+// first returns when the first request of any of ids arrived, waiting for
+// it (bounded by ctx).
+func (r *recorder) first(ctx context.Context, ids ...string) (time.Time, error) {
+	t := time.NewTicker(5 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if l := r.log(ids...); len(l) > 0 {
+			return l[0].at, nil
+		}
+		select {
+		case <-ctx.Done():
+			return time.Time{}, fmt.Errorf("no request for %v: %w", ids, ctx.Err())
+		case <-t.C:
+		}
+	}
+}
+
+func sortHits(h []hit) {
+	slices.SortStableFunc(h, func(a, b hit) int { return a.at.Compare(b.at) })
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// count is what the source answered in a span.
+type count struct {
+	ok, limited, total int
+	span               time.Duration
+}
+
+// countIn counts the requests of log in [from, from+span).
+func countIn(log []hit, from time.Time, span time.Duration) count {
+	c := count{span: span}
+	to := from.Add(span)
+	for _, h := range log {
+		if h.at.Before(from) || !h.at.Before(to) {
+			continue
+		}
+		c.total++
+		switch h.status {
+		case http.StatusOK:
+			c.ok++
+		case http.StatusTooManyRequests:
+			c.limited++
+		}
+	}
+	return c
+}
+
+func (c count) okRate() float64    { return float64(c.ok) / c.span.Seconds() }
+func (c count) totalRate() float64 { return float64(c.total) / c.span.Seconds() }
+func (c count) share429() float64 {
+	if c.total == 0 {
+		return 0
+	}
+	return float64(c.limited) / float64(c.total)
+}
+
+// rateEnv is the world of the rate benchmarks: one in-process Temporal
+// server with fairness on (as the dev server and docker-compose run it),
+// one demo API behind a recorder, one SQLite sink.
+type rateEnv struct {
+	ts   *temporaltest.TestServer
+	c    client.Client
+	ns   string
+	dir  string
+	dest sink.Sink
+	api  *demoapi.Server
+	rec  *recorder
+	srv  *httptest.Server
+}
+
+// rateDatasets are the demo API's datasets for the rate benchmarks; each
+// row uses its own.
+func rateDatasets(total int) []demoapi.DatasetSpec {
+	limited := func(id string) demoapi.DatasetSpec {
+		return demoapi.DatasetSpec{ID: id, Pagination: source.PaginationCursor, Total: total, RPS: rateBenchLimit, Burst: rateBenchBurst}
+	}
+	free := func(id string) demoapi.DatasetSpec {
+		return demoapi.DatasetSpec{ID: id, Pagination: source.PaginationCursor, Total: total}
+	}
+	return []demoapi.DatasetSpec{
+		limited("known"), limited("unknown"),
+		free("shared-a"), free("shared-b"), free("global"), free("global-free"),
+		free("open-declared"), free("open-adaptive"),
+	}
+}
+
+func newRateEnv(ctx context.Context, total, partitions int) (*rateEnv, error) {
+	e := &rateEnv{}
+	dir, err := os.MkdirTemp("", "syncflow-bench-rate-")
+	if err != nil {
+		return nil, err
+	}
+	e.dir = dir
+	dc := dynamicconfig.StaticClient{
+		dynamicconfig.MatchingEnableFairness.Key():                  true,
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+	}
+	if partitions > 0 {
+		dc[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()] = partitions
+		dc[dynamicconfig.MatchingNumTaskqueueWritePartitions.Key()] = partitions
+	}
+	e.ts = temporaltest.NewServer(temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(dc)))
+	e.c = e.ts.GetDefaultClient()
+	e.ns = e.ts.GetDefaultNamespace()
+	if _, err := e.c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: e.ns, SearchAttributes: workflows.SearchAttributes(),
+	}); err != nil {
+		e.close()
+		return nil, err
+	}
+	if e.dest, err = sink.Open(ctx, "sqlite://"+filepath.Join(dir, "rate.db")); err != nil {
+		e.close()
+		return nil, err
+	}
+	e.api = demoapi.New(demoapi.Options{Datasets: rateDatasets(total)})
+	e.rec = &recorder{next: e.api, hits: map[string][]hit{}}
+	e.srv = httptest.NewServer(e.rec)
+	return e, nil
+}
+
+func (e *rateEnv) close() {
+	if e.srv != nil {
+		e.srv.Close()
+	}
+	if e.dest != nil {
+		_ = e.dest.Close()
+	}
+	if e.ts != nil {
+		e.ts.Stop()
+	}
+	_ = os.RemoveAll(e.dir)
+}
+
+// dataset returns the configuration of a demo dataset with page size
+// rateBenchPageSize and the given budget.
+func (e *rateEnv) dataset(id string, rl config.RateLimit) config.Dataset {
+	cfg := e.api.SourceConfig(e.srv.URL, id)
+	cfg.Pagination.PageSize = rateBenchPageSize
+	return config.Dataset{ID: id, Source: cfg, RateLimit: rl}
+}
+
+// worker starts a worker on tq with its own limiter registry.
+func (e *rateEnv) worker(tq string) (worker.Worker, *ratelimit.Registry, error) {
+	reg := ratelimit.NewRegistry(ratelimit.Options{})
+	w := engine.NewWorker(e.c, engine.Options{
+		TaskQueue:   tq,
+		StopTimeout: -1,
+		Activities:  &activities.Activities{Source: source.NewClient(), Sink: e.dest, Limits: reg},
+	})
+	return w, reg, w.Start()
+}
+
+// start starts a SyncWorkflow on tq.
+func (e *rateEnv) start(ctx context.Context, tq, id string, ds config.Dataset, opts workflows.SyncOptions) error {
+	_, err := e.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: tq},
+		workflows.SyncWorkflowName, workflows.SyncInput{TaskID: id, Dataset: ds, Options: opts})
+	return err
+}
+
+// measure waits for the first request of ids, then for skip+window, and
+// returns the log of ids and the time of the first request.
+func (e *rateEnv) measure(ctx context.Context, span time.Duration, ids ...string) ([]hit, time.Time, error) {
+	fctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	t0, err := e.rec.first(fctx, ids...)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	select {
+	case <-ctx.Done():
+		return nil, time.Time{}, ctx.Err()
+	case <-time.After(time.Until(t0.Add(span))):
+	}
+	return e.rec.log(ids...), t0, nil
+}
+
+// stop terminates the syncs (the measure is over) and stops the workers.
+func (e *rateEnv) stop(ids []string, ws ...worker.Worker) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, id := range ids {
+		_ = e.c.TerminateWorkflow(ctx, id, "", "benchmark window over")
+	}
+	for _, w := range ws {
+		w.Stop()
+	}
+}
+
+// rateBenchmarks runs the rate rows of issue 4.
+func rateBenchmarks(ctx context.Context, out io.Writer, p rateParams) ([]row, error) {
+	// Enough records that no sync ends inside its window at any rate the
+	// rows can reach.
+	total := int((rateBenchWarmup+p.window).Seconds()*2000) * rateBenchPageSize
+	e, err := newRateEnv(ctx, total, p.partitions)
+	if err != nil {
+		return nil, err
+	}
+	defer e.close()
+	var rows []row
+	for _, b := range []struct {
+		name string
+		f    func(context.Context, io.Writer, *rateEnv, rateParams) (row, error)
+	}{
+		{"known", rateKnown}, {"unknown", rateUnknown}, {"shared", rateSharedKey}, {"global", rateGlobal}, {"open", rateOpen},
+	} {
+		if p.row != "" && p.row != b.name {
+			continue
+		}
+		r, err := b.f(ctx, out, e, p)
+		if err != nil {
+			return rows, err
+		}
+		rows = append(rows, r)
+	}
+	return rows, nil
+}
+
+// rateKnown: the server allows 20 req/s (burst 5) and the dataset declares
+// 20: the sync should reach the limit without a single 429.
+func rateKnown(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row, error) {
+	const tq, id = "rate-known", "bench-rate-known"
+	w, _, err := e.worker(tq)
+	if err != nil {
+		return row{}, err
+	}
+	ds := e.dataset("known", config.RateLimit{RPS: rateBenchLimit})
+	if err := e.start(ctx, tq, id, ds, workflows.SyncOptions{}); err != nil {
+		return row{}, err
+	}
+	log, t0, err := e.measure(ctx, p.window, ds.ID)
+	e.stop([]string{id}, w)
+	if err != nil {
+		return row{}, err
+	}
+	c := countIn(log, t0, p.window)
+	fmt.Fprintf(out, "rate, declared: %d requests in %s: %d ok, %d answered 429\n", c.total, p.window, c.ok, c.limited)
+	ratio := c.okRate() / rateBenchLimit
+	return row{
+		name:     fmt.Sprintf("rate, limit %d/s declared: achieved / limit, 429 share", rateBenchLimit),
+		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429", c.okRate(), p.window, 100*c.share429()),
+		baseline: fmt.Sprintf("server limit %d req/s, burst %d", rateBenchLimit, rateBenchBurst),
+		ratio:    ratio,
+		target:   ">= 0.95, no 429",
+		ok:       ratio >= 0.95 && c.limited == 0,
+	}, nil
+}
+
+// rateUnknown: the same server, no declared rate: the key discovers the
+// limit; measured after rateBenchWarmup.
+func rateUnknown(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row, error) {
+	const tq, id = "rate-unknown", "bench-rate-unknown"
+	w, _, err := e.worker(tq)
+	if err != nil {
+		return row{}, err
+	}
+	ds := e.dataset("unknown", config.RateLimit{})
+	if err := e.start(ctx, tq, id, ds, workflows.SyncOptions{}); err != nil {
+		return row{}, err
+	}
+	log, t0, err := e.measure(ctx, rateBenchWarmup+p.window, ds.ID)
+	e.stop([]string{id}, w)
+	if err != nil {
+		return row{}, err
+	}
+	warm := countIn(log, t0, rateBenchWarmup)
+	c := countIn(log, t0.Add(rateBenchWarmup), p.window)
+	all := countIn(log, t0, rateBenchWarmup+p.window)
+	fmt.Fprintf(out, "rate, undeclared: first %s: %.2f req/s ok, %d answered 429; then %s: %.2f req/s ok, %d answered 429\n",
+		rateBenchWarmup, warm.okRate(), warm.limited, p.window, c.okRate(), c.limited)
+	ratio := c.okRate() / rateBenchLimit
+	return row{
+		name:     fmt.Sprintf("rate, limit %d/s undeclared: achieved after %s / limit, 429 share", rateBenchLimit, rateBenchWarmup),
+		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429 (%d of %d)", c.okRate(), p.window, 100*all.share429(), all.limited, all.total),
+		baseline: fmt.Sprintf("server limit %d req/s, burst %d", rateBenchLimit, rateBenchBurst),
+		ratio:    ratio,
+		target:   ">= 0.85, 429 <= 3%",
+		ok:       ratio >= 0.85 && all.share429() <= 0.03,
+	}, nil
+}
+
+// rateSharedKey: two datasets share one rate_limit.key, each declaring 20
+// req/s, on one worker; the server does not limit. Together they must stay
+// within 20 req/s (plus the key's burst).
+func rateSharedKey(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row, error) {
+	const tq = "rate-shared"
+	ids := []string{"bench-rate-shared-a", "bench-rate-shared-b"}
+	w, reg, err := e.worker(tq)
+	if err != nil {
+		return row{}, err
+	}
+	rl := config.RateLimit{RPS: rateBenchLimit, Key: "shared"}
+	a, b := e.dataset("shared-a", rl), e.dataset("shared-b", rl)
+	for i, ds := range []config.Dataset{a, b} {
+		if err := e.start(ctx, tq, ids[i], ds, workflows.SyncOptions{}); err != nil {
+			return row{}, err
+		}
+	}
+	log, t0, err := e.measure(ctx, p.window, a.ID, b.ID)
+	e.stop(ids, w)
+	if err != nil {
+		return row{}, err
+	}
+	c := countIn(log, t0, p.window)
+	ca, cb := countIn(e.rec.log(a.ID), t0, p.window), countIn(e.rec.log(b.ID), t0, p.window)
+	fmt.Fprintf(out, "rate, shared key: %d + %d requests in %s; registry counts %d for the key\n",
+		ca.total, cb.total, p.window, reg.Status("shared").Requests)
+	// The key's budget over the window: rate × window plus its burst.
+	budget := rateBenchLimit*p.window.Seconds() + 2
+	ratio := float64(c.total) / budget
+	return row{
+		name:     fmt.Sprintf("rate, 2 datasets sharing a key of %d/s: requests / budget", rateBenchLimit),
+		measured: fmt.Sprintf("%.2f req/s (%d + %d) over %s", c.totalRate(), ca.total, cb.total, p.window),
+		baseline: fmt.Sprintf("%d req/s × %s + burst 2", rateBenchLimit, p.window),
+		ratio:    ratio,
+		target:   "<= 1.00",
+		ok:       ratio <= 1,
+	}, nil
+}
+
+// rateGlobal: two workers, each with its own (high) limiter, sync two tasks
+// of one dataset whose key has a global limit of 20/s set through
+// fairness.Apply; activities of one page each, so that Temporal's
+// activity dispatch rate is the request rate. The server does not limit.
+// A baseline without the global limit shows whether the limit binds.
+func rateGlobal(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row, error) {
+	run := func(tq, id string, global float64, span time.Duration) (count, count, error) {
+		ids := []string{id + "-1", id + "-2"}
+		ds := e.dataset(id, config.RateLimit{RPS: 1000})
+		if global > 0 {
+			if err := fairness.Apply(ctx, e.c, e.ns, tq, map[string]float64{ds.LimitKey(): global}); err != nil {
+				return count{}, count{}, err
+			}
+		}
+		var ws []worker.Worker
+		for range 2 {
+			w, _, err := e.worker(tq)
+			if err != nil {
+				e.stop(nil, ws...)
+				return count{}, count{}, err
+			}
+			ws = append(ws, w)
+		}
+		for _, id := range ids {
+			if err := e.start(ctx, tq, id, ds, workflows.SyncOptions{PagesPerActivity: 1}); err != nil {
+				e.stop(nil, ws...)
+				return count{}, count{}, err
+			}
+		}
+		log, t0, err := e.measure(ctx, span, ds.ID)
+		e.stop(ids, ws...)
+		if err != nil {
+			return count{}, count{}, err
+		}
+		return countIn(log, t0, span), countIn(log, t0.Add(time.Second), span-time.Second), nil
+	}
+	// Baseline: the same two workers and tasks without a global limit, to
+	// show that the limit is what binds.
+	free, _, err := run("rate-global-free", "global-free", 0, min(p.window, 5*time.Second))
+	if err != nil {
+		return row{}, err
+	}
+	c, late, err := run("rate-global", "global", rateBenchLimit, p.window)
+	if err != nil {
+		return row{}, err
+	}
+	fmt.Fprintf(out, "rate, global: %d requests in %s from 2 workers (%.2f req/s after the first second); without the limit %.2f req/s\n",
+		c.total, p.window, late.totalRate(), free.totalRate())
+	limit := float64(rateBenchLimit + 1)
+	return row{
+		name:     fmt.Sprintf("rate, global %d/s, 2 workers, 1 page/activity: combined / %d", rateBenchLimit, rateBenchLimit+1),
+		measured: fmt.Sprintf("%.2f req/s over %s", c.totalRate(), p.window),
+		baseline: fmt.Sprintf("%.2f req/s without the global limit", free.totalRate()),
+		ratio:    c.totalRate() / limit,
+		target:   "<= 1.00",
+		ok:       c.totalRate() <= limit,
+	}, nil
+}
+
+// rateOpen: an unthrottled API, no declared rate: how fast does the
+// adaptive key get going? Requests in its first window against a declared,
+// unreachable ceiling on the same path, one after the other.
+func rateOpen(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row, error) {
+	span := min(p.window, 10*time.Second)
+	run := func(tq, id string, ds config.Dataset) (count, error) {
+		w, _, err := e.worker(tq)
+		if err != nil {
+			return count{}, err
+		}
+		if err := e.start(ctx, tq, id, ds, workflows.SyncOptions{}); err != nil {
+			return count{}, err
+		}
+		log, t0, err := e.measure(ctx, span, ds.ID)
+		e.stop([]string{id}, w)
+		if err != nil {
+			return count{}, err
+		}
+		return countIn(log, t0, span), nil
+	}
+	declared, err := run("rate-open-declared", "bench-rate-open-declared", e.dataset("open-declared", config.RateLimit{RPS: 1e6, Burst: 1000}))
+	if err != nil {
+		return row{}, err
+	}
+	adaptive, err := run("rate-open-adaptive", "bench-rate-open-adaptive", e.dataset("open-adaptive", config.RateLimit{}))
+	if err != nil {
+		return row{}, err
+	}
+	fmt.Fprintf(out, "rate, unthrottled: first %s: undeclared %.0f req/s, declared unlimited %.0f req/s\n", span, adaptive.okRate(), declared.okRate())
+	ratio := adaptive.okRate() / declared.okRate()
+	return row{
+		name:     fmt.Sprintf("rate, unthrottled API, undeclared: first %s req/s / declared", span),
+		measured: fmt.Sprintf("%.0f req/s", adaptive.okRate()),
+		baseline: fmt.Sprintf("%.0f req/s (declared unlimited)", declared.okRate()),
+		ratio:    ratio,
+		target:   ">= 0.50",
+		ok:       ratio >= 0.5,
+	}, nil
+}
