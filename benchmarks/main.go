@@ -44,7 +44,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	records := fs.Int("records", 100_000, "records in the throughput dataset")
 	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
 	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
-	only := fs.String("only", "", "run only the benchmarks with this name: throughput, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
+	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
+	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 100)")
+	batchConcurrency := fs.Int("batch-concurrency", 50, "concurrency of the batch benchmark")
 	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: the server's default, 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	fs.Usage = func() {
@@ -60,6 +62,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *short && *records == 100_000 {
 		*records = 10_000
 	}
+	if *short && *batchTasks == 1000 {
+		*batchTasks = 100
+	}
 	if *rateWindow <= 0 {
 		*rateWindow = 30 * time.Second
 		if *short {
@@ -73,6 +78,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		r, err := throughput(ctx, stdout, *records, *pageSize, workflows.SyncOptions{PagesPerActivity: *perActivity})
 		if err != nil {
 			fmt.Fprintf(stderr, "benchmarks: throughput: %v\n", err)
+			return 1
+		}
+		rows = append(rows, r)
+	}
+	if *only == "" || *only == "batch" {
+		r, err := batchRun(ctx, stdout, *batchTasks, *batchConcurrency)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: batch: %v\n", err)
 			return 1
 		}
 		rows = append(rows, r)

@@ -1,0 +1,187 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/log"
+
+	"github.com/syncflow/syncflow/activities"
+	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/demoapi"
+	"github.com/syncflow/syncflow/devserver"
+	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/workflows"
+)
+
+// batchRun runs a BatchWorkflow of n small sync tasks (over 5 datasets of
+// the demo API) with the given concurrency on the embedded, file-backed dev
+// server with an in-process worker, and compares its task throughput with a
+// direct loop syncing the same n tasks one after the other (same source
+// client and sink, no Temporal). It reports the process's peak resident
+// memory, which includes the embedded server.
+func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, error) {
+	dir, err := os.MkdirTemp("", "syncflow-bench-batch-")
+	if err != nil {
+		return row{}, err
+	}
+	defer os.RemoveAll(dir)
+
+	var specs []demoapi.DatasetSpec
+	for i := range 5 {
+		specs = append(specs, demoapi.DatasetSpec{ID: fmt.Sprintf("small%d", i), Pagination: source.PaginationCursor, Total: 60})
+	}
+	api := demoapi.New(demoapi.Options{Datasets: specs})
+	srv := httptest.NewServer(api)
+	defer srv.Close()
+	datasets := map[string]config.Dataset{}
+	for _, sp := range specs {
+		cfg := api.SourceConfig(srv.URL, sp.ID)
+		cfg.Pagination.PageSize = 20
+		if cfg.Pagination.SizeParam == "" {
+			cfg.Pagination.SizeParam = "limit"
+		}
+		datasets[sp.ID] = config.Dataset{ID: sp.ID, Source: cfg, RateLimit: config.RateLimit{RPS: 1e6, Burst: 1000}}
+	}
+	tasks := make([]workflows.BatchTask, n)
+	for i := range tasks {
+		tasks[i] = workflows.BatchTask{ID: fmt.Sprintf("t%04d", i), Dataset: specs[i%len(specs)].ID}
+	}
+	src := source.NewClient()
+
+	// Baseline: the same tasks, one after the other, by a direct loop.
+	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
+	if err != nil {
+		return row{}, err
+	}
+	defer direct.Close()
+	start := time.Now()
+	for _, t := range tasks {
+		if err := directSync(ctx, src, direct, t.ID, datasets[t.Dataset]); err != nil {
+			return row{}, fmt.Errorf("direct loop: %w", err)
+		}
+	}
+	directTime := time.Since(start)
+	fmt.Fprintf(out, "direct loop: %d tasks one by one in %s\n", n, directTime.Round(time.Millisecond))
+
+	// Temporal: BatchWorkflow on the embedded server.
+	dev, err := devserver.Start(ctx, devserver.Options{
+		DBPath: filepath.Join(dir, "temporal.db"), FreePorts: true, UIPort: devserver.UIDisabled,
+		SearchAttributes: workflows.SearchAttributes(),
+	})
+	if err != nil {
+		return row{}, err
+	}
+	defer dev.Stop()
+	c, err := client.Dial(client.Options{
+		HostPort: dev.FrontendAddress(), Namespace: dev.Namespace(),
+		Logger: log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+	})
+	if err != nil {
+		return row{}, err
+	}
+	defer c.Close()
+	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "temporal-dest.db"))
+	if err != nil {
+		return row{}, err
+	}
+	defer dest.Close()
+	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
+		Source: src, Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
+	}, MaxConcurrentActivities: concurrency})
+	if err := w.Start(); err != nil {
+		return row{}, err
+	}
+	defer w.Stop()
+
+	sf := syncclient.New(c)
+	start = time.Now()
+	run, err := sf.StartBatch(ctx, "bench-batch", workflows.BatchInput{
+		BatchID: "bench-batch", Datasets: datasets, Tasks: tasks, Concurrency: concurrency,
+	})
+	if err != nil {
+		return row{}, err
+	}
+	res, err := sf.WaitBatch(ctx, run)
+	if err != nil {
+		return row{}, fmt.Errorf("batch: %w", err)
+	}
+	temporalTime := time.Since(start)
+	if got := res.Counts[workflows.TaskCompleted]; got != n {
+		return row{}, fmt.Errorf("batch completed %d of %d tasks: %v", got, n, res.Counts)
+	}
+	for _, sp := range specs {
+		if c, err := dest.Count(ctx, sp.ID); err != nil || c != int64(sp.Total) {
+			return row{}, fmt.Errorf("dataset %s: %d records stored (%v), want %d", sp.ID, c, err, sp.Total)
+		}
+	}
+	peak := peakRSS()
+	fmt.Fprintf(out, "batch: %d tasks, concurrency %d, in %s; process peak RSS %s (worker and embedded server together)\n",
+		n, concurrency, temporalTime.Round(time.Millisecond), peak)
+
+	ratio := directTime.Seconds() / temporalTime.Seconds()
+	return row{
+		name:     fmt.Sprintf("batch of %d tasks, concurrency %d: Temporal / direct one-by-one (peak RSS %s)", n, concurrency, peak),
+		measured: fmt.Sprintf("%.1f tasks/s (%s)", float64(n)/temporalTime.Seconds(), temporalTime.Round(time.Millisecond)),
+		baseline: fmt.Sprintf("%.1f tasks/s (%s)", float64(n)/directTime.Seconds(), directTime.Round(time.Millisecond)),
+		ratio:    ratio,
+		target:   "completes; memory stated",
+		ok:       true,
+	}, nil
+}
+
+// directSync copies one dataset with a plain loop: fetch, commit, repeat.
+func directSync(ctx context.Context, src *source.Client, s sink.Sink, taskID string, ds config.Dataset) error {
+	cursor, pages, n := "", int64(0), int64(0)
+	for {
+		p, err := src.Fetch(ctx, ds.Source, cursor)
+		if err != nil {
+			return err
+		}
+		pages++
+		n += int64(len(p.Records))
+		if err := s.Commit(ctx, sink.Checkpoint{
+			TaskID: taskID, DatasetID: ds.ID, Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: n,
+		}, p.Records); err != nil {
+			return err
+		}
+		if p.Done {
+			return nil
+		}
+		cursor = p.Next
+	}
+}
+
+// peakRSS is the process's peak resident set size (VmHWM), as text.
+func peakRSS() string {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return "unknown"
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.Atoi(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")))
+			if err != nil {
+				return strings.TrimSpace(v)
+			}
+			return fmt.Sprintf("%d MiB", kb/1024)
+		}
+	}
+	return "unknown"
+}
