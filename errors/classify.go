@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"net/url"
 	"strconv"
 	"strings"
@@ -92,6 +93,13 @@ func classOfGoError(err error) Class {
 		}
 	}
 	if stderrors.Is(err, io.ErrUnexpectedEOF) || stderrors.Is(err, io.EOF) {
+		return Transient
+	}
+	// A response cut off inside its header block reads as a malformed
+	// header: a broken connection, not a server that speaks no HTTP (the
+	// attempt budget bounds the retries either way).
+	var protoErr textproto.ProtocolError
+	if stderrors.As(err, &protoErr) {
 		return Transient
 	}
 	// Checked last so that the cause inside decides first: an *net.OpError

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/textproto"
 	"net/url"
 	"os"
 	"syscall"
@@ -150,6 +151,7 @@ func TestClassify(t *testing.T) {
 		{"bare errno", syscall.ECONNRESET, sferrors.Transient},
 		{"unexpected EOF", io.ErrUnexpectedEOF, sferrors.Transient},
 		{"EOF mid-body", io.EOF, sferrors.Transient},
+		{"headers cut off", urlErr(fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", textproto.ProtocolError("malformed MIME header: missing colon"))), sferrors.Transient},
 		{"other net.OpError", &net.OpError{Op: "dial", Net: "tcp", Err: stderrors.New("network is down somehow")}, sferrors.Transient},
 		{"url error around refused", urlErr(opErr(syscall.ECONNREFUSED)), sferrors.Transient},
 		{"url error around timeout", urlErr(timeoutError{}), sferrors.Transient},
