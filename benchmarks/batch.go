@@ -63,6 +63,15 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 	}
 	src := source.NewClient()
 
+	// The embedded server runs during both measurements (same process).
+	dev, err := devserver.Start(ctx, devserver.Options{
+		DBPath: filepath.Join(dir, "temporal.db"), FreePorts: true, UIPort: devserver.UIDisabled,
+		SearchAttributes: workflows.SearchAttributes(),
+	})
+	if err != nil {
+		return row{}, err
+	}
+	defer dev.Stop()
 	// Baseline: the same tasks, one after the other, by a direct loop.
 	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
@@ -79,14 +88,6 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 	fmt.Fprintf(out, "direct loop: %d tasks one by one in %s\n", n, directTime.Round(time.Millisecond))
 
 	// Temporal: BatchWorkflow on the embedded server.
-	dev, err := devserver.Start(ctx, devserver.Options{
-		DBPath: filepath.Join(dir, "temporal.db"), FreePorts: true, UIPort: devserver.UIDisabled,
-		SearchAttributes: workflows.SearchAttributes(),
-	})
-	if err != nil {
-		return row{}, err
-	}
-	defer dev.Stop()
 	c, err := client.Dial(client.Options{
 		HostPort: dev.FrontendAddress(), Namespace: dev.Namespace(),
 		Logger: log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),

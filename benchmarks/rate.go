@@ -197,8 +197,12 @@ func newRateEnv(ctx context.Context, total, partitions int) (*rateEnv, error) {
 	}
 	e.dir = dir
 	dc := dynamicconfig.StaticClient{
-		dynamicconfig.MatchingEnableFairness.Key():                  true,
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+	}
+	// Fairness on and eager activities off: the global row's limit is
+	// enforced by matching, which eager activities bypass.
+	for k, v := range fairness.ServerSettings() {
+		dc[dynamicconfig.MakeKey(k)] = v
 	}
 	if partitions > 0 {
 		dc[dynamicconfig.MatchingNumTaskqueueReadPartitions.Key()] = partitions
@@ -425,11 +429,19 @@ func rateSharedKey(ctx context.Context, out io.Writer, e *rateEnv, p rateParams)
 // rateGlobal: two workers, each with its own (high) limiter, sync two tasks
 // of one dataset whose key has a global limit of 20/s set through
 // fairness.Apply; activities of one page each, so that Temporal's
-// activity dispatch rate is the request rate. The server does not limit.
-// A baseline without the global limit shows whether the limit binds.
+// activity dispatch rate is the request rate. A baseline without the
+// global limit shows whether the limit binds: rateGlobalTasks tasks, so
+// that the baseline is well above the limit.
+// rateGlobalTasks is how many tasks the global row syncs at once: each
+// task runs one activity at a time, so two reach only about the limit.
+const rateGlobalTasks = 4
+
 func rateGlobal(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row, error) {
 	run := func(tq, id string, global float64, span time.Duration) (count, count, error) {
-		ids := []string{id + "-1", id + "-2"}
+		ids := make([]string, rateGlobalTasks)
+		for i := range ids {
+			ids[i] = fmt.Sprintf("%s-%d", id, i+1)
+		}
 		ds := e.dataset(id, config.RateLimit{RPS: 1000})
 		if global > 0 {
 			if err := fairness.Apply(ctx, e.c, e.ns, tq, map[string]float64{ds.LimitKey(): global}); err != nil {
@@ -468,8 +480,8 @@ func rateGlobal(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (r
 	if err != nil {
 		return row{}, err
 	}
-	fmt.Fprintf(out, "rate, global: %d requests in %s from 2 workers (%.2f req/s after the first second); without the limit %.2f req/s\n",
-		c.total, p.window, late.totalRate(), free.totalRate())
+	fmt.Fprintf(out, "rate, global: %d requests in %s from 2 workers, %d tasks (%.2f req/s after the first second); without the limit %.2f req/s\n",
+		c.total, p.window, rateGlobalTasks, late.totalRate(), free.totalRate())
 	limit := float64(rateBenchLimit + 1)
 	return row{
 		name:     fmt.Sprintf("rate, global %d/s, 2 workers, 1 page/activity: combined / %d", rateBenchLimit, rateBenchLimit+1),

@@ -51,6 +51,16 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	ds := config.Dataset{ID: "bulk", Source: cfg, RateLimit: config.RateLimit{RPS: 1e6, Burst: 1000}}
 	client := source.NewClient()
 
+	// The server runs during both measurements, so that both share the
+	// process (its heap, its background work) and differ only in the path.
+	ts := temporaltest.NewServer()
+	defer ts.Stop()
+	c := ts.GetDefaultClient()
+	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: ts.GetDefaultNamespace(), SearchAttributes: workflows.SearchAttributes(),
+	}); err != nil {
+		return row{}, err
+	}
 	// Baseline: the direct loop.
 	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
@@ -83,14 +93,6 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	fmt.Fprintf(out, "direct loop: %d records in %d pages, %s\n", n, pages, directTime.Round(time.Millisecond))
 
 	// Temporal path.
-	ts := temporaltest.NewServer()
-	defer ts.Stop()
-	c := ts.GetDefaultClient()
-	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: ts.GetDefaultNamespace(), SearchAttributes: workflows.SearchAttributes(),
-	}); err != nil {
-		return row{}, err
-	}
 	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "temporal.db"))
 	if err != nil {
 		return row{}, err
