@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	records := fs.Int("records", 100_000, "records in the throughput dataset")
 	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
 	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
-	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
+	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
 	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 100)")
 	batchConcurrency := fs.Int("batch-concurrency", 50, "concurrency of the batch benchmark")
 	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: the server's default, 4)")
@@ -86,6 +86,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		r, err := batchRun(ctx, stdout, *batchTasks, *batchConcurrency)
 		if err != nil {
 			fmt.Fprintf(stderr, "benchmarks: batch: %v\n", err)
+			return 1
+		}
+		rows = append(rows, r)
+	}
+	if *only == "" || *only == "resume" {
+		r, err := resumeBench(ctx, stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: resume: %v\n", err)
+			return 1
+		}
+		rows = append(rows, r)
+	}
+	if *only == "" || *only == "cancel" {
+		r, err := cancelBench(ctx, stdout)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: cancel: %v\n", err)
 			return 1
 		}
 		rows = append(rows, r)

@@ -15,6 +15,14 @@ type RateLimit struct {
 	// Key names the budget; datasets sharing one API credential share a key.
 	// Default: the dataset ID.
 	Key string `json:"key,omitempty" yaml:"key,omitempty"`
+	// GlobalRPS is the limit in requests per second for this key across ALL
+	// workers; 0 means none (each worker keeps to RPS on its own). The
+	// worker applies it to the task queue at start, and `starter sync` and
+	// `batch` before starting (package fairness); it bounds activity
+	// dispatch, so tasks of a key with a global limit run one page per
+	// activity. At least fairness.MinKeyRate (0.1) when set; datasets
+	// sharing a key share the smallest of their global limits.
+	GlobalRPS float64 `json:"global_rps,omitempty" yaml:"global_rps,omitempty"`
 }
 
 // Dataset is one dataset to sync. It holds no secrets: header values refer to
@@ -31,6 +39,27 @@ func (d Dataset) LimitKey() string {
 		return d.RateLimit.Key
 	}
 	return d.ID
+}
+
+// GlobalLimits returns the global limit of every rate-limit key that has
+// one (key → requests per second across all workers): the smallest
+// GlobalRPS > 0 of the datasets with that key. Nil when no key has one.
+func (f *File) GlobalLimits() map[string]float64 {
+	var limits map[string]float64
+	for _, ds := range f.Datasets {
+		rps := ds.RateLimit.GlobalRPS
+		if rps <= 0 {
+			continue
+		}
+		if limits == nil {
+			limits = map[string]float64{}
+		}
+		key := ds.LimitKey()
+		if cur, ok := limits[key]; !ok || rps < cur {
+			limits[key] = rps
+		}
+	}
+	return limits
 }
 
 // File is a whole configuration file.

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/syncflow/syncflow/fairness"
 )
 
 // DefaultTimeout is the per-request timeout of a source that declares none.
@@ -229,6 +231,10 @@ func (f *File) validate(d *decoder) {
 		if rl.RPS < 0 || rl.RPS != rl.RPS || rl.RPS > 1e9 {
 			fp, line := at("rate_limit.rps")
 			d.addf(fp, line, "must be a number of requests per second >= 0 (0 = discover the server's limit)")
+		}
+		if g := rl.GlobalRPS; g < 0 || g != g || g > 1e9 || (g > 0 && g < fairness.MinKeyRate) {
+			fp, line := at("rate_limit.global_rps")
+			d.addf(fp, line, "must be 0 (no global limit) or a number of requests per second from %g", fairness.MinKeyRate)
 		}
 		if rl.Burst < 0 {
 			fp, line := at("rate_limit.burst")

@@ -34,6 +34,8 @@ import (
 	"go.temporal.io/server/temporal"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/syncflow/syncflow/fairness"
 )
 
 // Defaults applied by Start to zero-valued Options fields.
@@ -328,8 +330,6 @@ func dynamicConfig(extra map[string]any) dynamicconfig.StaticClient {
 	dc := dynamicconfig.StaticClient{
 		// No calls home from a dev server.
 		dynamicconfig.EnableServerVersionCheck.Key(): false,
-		// Fairness keys and per-key rate limits (DESIGN §4).
-		dynamicconfig.MatchingEnableFairness.Key(): true,
 		// New search attributes are usable at once, not after a cache refresh.
 		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
 		// One partition per task queue: on a single host more partitions only
@@ -340,6 +340,11 @@ func dynamicConfig(extra map[string]any) dynamicconfig.StaticClient {
 		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
 		// A dev machine does not need a 128k-entry mutable state cache.
 		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+	}
+	// Fairness keys and per-key rate limits (DESIGN §4): fairness on, eager
+	// activities (which bypass matching and its limits) off.
+	for k, v := range fairness.ServerSettings() {
+		dc[dynamicconfig.MakeKey(k)] = v
 	}
 	for k, v := range extra {
 		dc[dynamicconfig.MakeKey(k)] = v

@@ -22,11 +22,20 @@
 //     backlog: a key limited to 20/s has weight 0.2 against 1 for an unlisted
 //     key.
 //
-// Status (measured with `go run ./benchmarks -only rate:global`): the
-// in-process server v1.32.0 with matching.enableFairness=true stores this
-// configuration (DescribeTaskQueue reports it) but did not limit dispatch
-// in our runs: two workers reached 33 req/s under a 5 req/s key limit. The
-// global layer is therefore not yet a guarantee; see the benchmark row.
+// Eager activities bypass it. By default (system.enableActivityEagerExecution
+// is true in server v1.32.0, and the Go SDK requests eager execution for
+// activities on the worker's own task queue) the history service hands an
+// activity scheduled by a workflow task straight back to the worker that
+// completed that task, in the RespondWorkflowTaskCompleted answer: the
+// activity task never reaches matching, so neither the per-key limit nor
+// fairness applies to it. The server must therefore run with eager activity
+// execution off as well: ServerSettings lists both settings. (Measured with
+// `go run ./benchmarks -only rate:global`: two workers reached 32 req/s
+// under a 20 req/s key limit, and 33 under 5, with eager execution on.)
+//
+// The matching service keeps the limit per task-queue partition: each of n
+// read partitions gets default/n × weight. Tasks spread over the partitions
+// at random, so the combined rate stays at or a little below the limit.
 //
 // Who applies it: the worker at start, from its configuration, and the
 // starter before it starts syncs. Apply is idempotent (it reads the queue's
@@ -49,6 +58,19 @@ import (
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 )
+
+// ServerSettings are the dynamic config values (by name) a Temporal server
+// needs for Apply's limits to bound dispatch: fairness on, so that matching
+// keeps per-key rate limits, and eager activity execution off, so that
+// every activity task goes through matching. The embedded dev server and
+// the benchmarks set them; an external server needs them in its dynamic
+// config file.
+func ServerSettings() map[string]any {
+	return map[string]any{
+		"matching.enableFairness":             true,
+		"system.enableActivityEagerExecution": false,
+	}
+}
 
 // DefaultKeyRate is the fairness-key default rate (activity dispatches per
 // second) that Apply sets; a key's limit is expressed as a weight relative
@@ -100,8 +122,7 @@ func Weights(limits map[string]float64) (map[string]float32, error) {
 // configuration first and sends an update only for what differs, so calling
 // it again with the same limits changes nothing. An empty limits is a no-op.
 //
-// The server must run with matching.enableFairness=true for the limits to
-// take effect.
+// The server must run with ServerSettings for the limits to take effect.
 func Apply(ctx context.Context, c client.Client, namespace, taskQueue string, limits map[string]float64) error {
 	weights, err := Weights(limits)
 	if err != nil {
@@ -163,7 +184,11 @@ func Apply(ctx context.Context, c client.Client, namespace, taskQueue string, li
 }
 
 // Describe returns the configuration of the activity task queue taskQueue:
-// its fairness-key default rate and weight overrides among others.
+// its fairness-key default rate and weight overrides among others. The
+// server writes updates to the workflow queue's root partition and the
+// activity queue, which Describe reads, learns of them asynchronously:
+// right after an update it may still show the previous configuration (Apply
+// then merely writes the same values again).
 func Describe(ctx context.Context, c client.Client, namespace, taskQueue string) (*taskqueuepb.TaskQueueConfig, error) {
 	resp, err := c.WorkflowService().DescribeTaskQueue(ctx, &workflowservice.DescribeTaskQueueRequest{
 		Namespace:     namespace,

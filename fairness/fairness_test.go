@@ -8,8 +8,15 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 	"go.temporal.io/server/common/dynamicconfig"
-	"go.temporal.io/server/temporal"
+	tserver "go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/syncflow/syncflow/fairness"
@@ -37,12 +44,38 @@ func posInf() float64 { return math.Inf(1) }
 
 // newServer starts an in-process Temporal server with fairness enabled, as
 // the dev server and docker-compose run it.
+// It runs one partition per task queue, as the dev server does, so that a
+// key's limit is one limiter.
 func newServer(t *testing.T) *temporaltest.TestServer {
+	dc := dynamicconfig.StaticClient{
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():      1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key():     1,
+	}
+	for k, v := range fairness.ServerSettings() {
+		dc[dynamicconfig.MakeKey(k)] = v
+	}
 	return temporaltest.NewServer(temporaltest.WithT(t), temporaltest.WithBaseServerOptions(
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			dynamicconfig.MatchingEnableFairness.Key():                  true,
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		})))
+		tserver.WithDynamicConfigClient(dc)))
+}
+
+// waitConfig returns the activity queue's configuration once done accepts
+// it. The server writes UpdateTaskQueueConfig to the workflow queue's root
+// partition; DescribeTaskQueue reads the activity queue's, which learns of
+// the change asynchronously (a long poll), so a describe right after an
+// update may still show the previous configuration.
+func waitConfig(ctx context.Context, t *testing.T, c client.Client, ns, tq string, done func(*taskqueuepb.TaskQueueConfig) bool) *taskqueuepb.TaskQueueConfig {
+	t.Helper()
+	var cfg *taskqueuepb.TaskQueueConfig
+	require.Eventually(t, func() bool {
+		got, err := fairness.Describe(ctx, c, ns, tq)
+		if err != nil {
+			return false
+		}
+		cfg = got
+		return done(got)
+	}, 15*time.Second, 10*time.Millisecond, "the task queue configuration did not reach the activity queue")
+	return cfg
 }
 
 // Apply writes default × weight; applying the same limits again writes
@@ -61,8 +94,7 @@ func TestApply(t *testing.T) {
 	assert.False(t, limited, "a fresh queue has no per-key limit")
 
 	require.NoError(t, fairness.Apply(ctx, c, ns, tq, map[string]float64{"orders": 20, "events": 5}))
-	cfg, err = fairness.Describe(ctx, c, ns, tq)
-	require.NoError(t, err)
+	cfg = waitConfig(ctx, t, c, ns, tq, func(cfg *taskqueuepb.TaskQueueConfig) bool { return len(cfg.GetFairnessWeightOverrides()) == 2 })
 	assert.EqualValues(t, fairness.DefaultKeyRate, cfg.GetFairnessKeysRateLimitDefault().GetRateLimit().GetRequestsPerSecond())
 	for key, want := range map[string]float64{"orders": 20, "events": 5, "unlisted": fairness.DefaultKeyRate} {
 		got, ok := fairness.KeyRate(cfg, key)
@@ -81,9 +113,85 @@ func TestApply(t *testing.T) {
 
 	// Another process applies its own keys: ours stay; a limit of 0 lifts one.
 	require.NoError(t, fairness.Apply(ctx, c, ns, tq, map[string]float64{"orders": 40, "events": 0}))
-	cfg, err = fairness.Describe(ctx, c, ns, tq)
-	require.NoError(t, err)
+	cfg = waitConfig(ctx, t, c, ns, tq, func(cfg *taskqueuepb.TaskQueueConfig) bool { return len(cfg.GetFairnessWeightOverrides()) == 1 })
 	assert.Equal(t, map[string]float32{"orders": 0.4}, cfg.GetFairnessWeightOverrides())
 
 	assert.Error(t, fairness.Apply(ctx, c, ns, tq, map[string]float64{"orders": 0.01}))
+}
+
+// The server holds back a key's activity tasks once the key's budget is
+// spent, while other keys' tasks go on. A workflow schedules two activities
+// of a key limited to MinKeyRate (0.1/s: after the first dispatch, the next
+// is due about 9 s later) and one of an unlisted key, all at once, on the
+// worker's own task queue (where the SDK asks for eager execution). Once
+// the unlisted one and one limited one have run, the other limited one is
+// still waiting in matching: its state is SCHEDULED, not STARTED.
+// (Timing: the test checks within well under the 9 s the key waits.) With
+// eager execution on, or fairness off, all three would start at once.
+func TestServerLimitsDispatch(t *testing.T) {
+	ts := newServer(t)
+	c := ts.GetDefaultClient()
+	ns, tq := ts.GetDefaultNamespace(), "fairness-dispatch"
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+
+	const limited, free = "limited", "free"
+	require.NoError(t, fairness.Apply(ctx, c, ns, tq, map[string]float64{limited: fairness.MinKeyRate}))
+	// The activity queue learns its configuration from the workflow queue's
+	// root partition, where the update is written, asynchronously: wait
+	// until it knows the limit before any activity task arrives.
+	cfg := waitConfig(ctx, t, c, ns, tq, func(cfg *taskqueuepb.TaskQueueConfig) bool { _, ok := fairness.KeyRate(cfg, limited); return ok })
+	rps, _ := fairness.KeyRate(cfg, limited)
+	require.InDelta(t, fairness.MinKeyRate, rps, 1e-6)
+
+	ran := make(chan string, 3)
+	w := worker.New(c, tq, worker.Options{})
+	w.RegisterActivityWithOptions(func(_ context.Context, key string) error {
+		ran <- key
+		return nil
+	}, activity.RegisterOptions{Name: "Touch"})
+	w.RegisterWorkflowWithOptions(func(ctx workflow.Context) error {
+		var fs []workflow.Future
+		for _, key := range []string{limited, limited, free} {
+			actx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+				StartToCloseTimeout: time.Minute,
+				Priority:            temporal.Priority{FairnessKey: key},
+			})
+			fs = append(fs, workflow.ExecuteActivity(actx, "Touch", key))
+		}
+		for _, f := range fs {
+			if err := f.Get(ctx, nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, workflow.RegisterOptions{Name: "ThreeTouches"})
+	require.NoError(t, w.Start())
+	defer w.Stop()
+
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "three-touches", TaskQueue: tq}, "ThreeTouches")
+	require.NoError(t, err)
+	defer func() { _ = c.TerminateWorkflow(context.Background(), run.GetID(), "", "test over") }()
+
+	got := map[string]int{}
+	for got[limited] < 1 || got[free] < 1 {
+		select {
+		case key := <-ran:
+			got[key]++
+		case <-ctx.Done():
+			t.Fatalf("activities run so far: %v: %v", got, ctx.Err())
+		}
+	}
+	desc, err := c.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+	require.NoError(t, err)
+	// The activities that ran may still be pending (STARTED) until their
+	// completion is recorded; the held-back one is the only SCHEDULED one.
+	scheduled := 0
+	for _, pa := range desc.GetPendingActivities() {
+		if pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
+			scheduled++
+		}
+	}
+	assert.Equal(t, 1, scheduled, "the second activity of the limited key waits for its budget")
+	assert.Equal(t, 1, got[limited], "activities of the limited key that ran")
 }

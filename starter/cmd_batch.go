@@ -90,6 +90,12 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		}
 		in.Datasets[ds.ID] = ds
 		in.Tasks = append(in.Tasks, workflows.BatchTask{ID: t.ID, Dataset: t.Dataset})
+		if ds.RateLimit.GlobalRPS > 0 {
+			// The global limit bounds activity dispatch: one page per
+			// activity makes it bound requests. Options are the batch's,
+			// so every task of the batch runs one page per activity.
+			in.Options.PagesPerActivity = 1
+		}
 	}
 
 	sc, closeClient, code, ok := a.dial(ctx, "batch")
@@ -100,6 +106,7 @@ func (a *app) batch(ctx context.Context, args []string) int {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	a.ensureSearchAttributes(sctx, sc.Temporal())
+	a.applyGlobalLimits(sctx, sc.Temporal(), f)
 	run, err := sc.StartBatch(sctx, id, in)
 	if err != nil {
 		return a.failf("batch", "%v", err)

@@ -12,6 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/connect"
+	"github.com/syncflow/syncflow/fairness"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -72,7 +74,14 @@ func (a *app) sync(ctx context.Context, args []string) int {
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	a.ensureSearchAttributes(sctx, sc.Temporal())
-	run, err := sc.StartSync(sctx, *taskID, ds, workflows.SyncOptions{}, f.Sink)
+	a.applyGlobalLimits(sctx, sc.Temporal(), f)
+	var opts workflows.SyncOptions
+	if ds.RateLimit.GlobalRPS > 0 {
+		// The global limit bounds activity dispatch: one page per activity
+		// makes it bound requests.
+		opts.PagesPerActivity = 1
+	}
+	run, err := sc.StartSync(sctx, *taskID, ds, opts, f.Sink)
 	if err != nil {
 		return a.failf("sync", "%v", err)
 	}
@@ -92,6 +101,19 @@ func (a *app) sync(ctx context.Context, args []string) int {
 	}
 	fmt.Fprintf(progress, "sync %s: dataset %s → %s, run %s (Ctrl-C cancels)\n", id, ds.ID, syncclient.SinkKind(f.Sink), run.GetRunID())
 	return a.followSync(ctx, sc, run, ds.ID, *asJSON)
+}
+
+// applyGlobalLimits sets the global per-key limits of f on the task queue
+// (package fairness); a failure is a warning: the per-worker limits hold.
+func (a *app) applyGlobalLimits(ctx context.Context, c client.Client, f *config.File) {
+	limits := f.GlobalLimits()
+	if len(limits) == 0 {
+		return
+	}
+	_, ns, _ := connect.Describe(a.connectOptions(nil))
+	if err := fairness.Apply(ctx, c, ns, workflows.TaskQueue, limits); err != nil {
+		fmt.Fprintf(a.stderr, "starter: warning: global rate limits not applied (only the per-worker limits hold): %v\n", err)
+	}
 }
 
 // loadConfig loads and checks a configuration file, SYNCFLOW_SINK applied.

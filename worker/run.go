@@ -17,6 +17,7 @@ import (
 	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/devserver"
 	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/fairness"
 	"github.com/syncflow/syncflow/metrics"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
@@ -143,6 +144,21 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 			return err
 		}
 		logger.Warn("cannot register syncflow's search attributes; syncs fail until an operator registers them by hand", "error", err)
+	}
+
+	// Global per-key limits (DESIGN §4, layer 4) on the task queue; without
+	// them the per-worker limits still hold, so a failure is not fatal.
+	if cfg != nil {
+		if limits := cfg.GlobalLimits(); len(limits) > 0 {
+			if err := fairness.Apply(ctx, c, namespace, workflows.TaskQueue, limits); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				logger.Warn("cannot apply the global rate limits to the task queue; only the per-worker limits hold", "error", err)
+			} else {
+				logger.Info("global rate limits applied", "task_queue", workflows.TaskQueue, "limits", limits)
+			}
+		}
 	}
 
 	snk, err := sink.Open(ctx, dsn)

@@ -133,6 +133,11 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	if err := in.validate(); err != nil {
 		return SyncResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
 	}
+	if in.Dataset.RateLimit.GlobalRPS > 0 && in.Options.PagesPerActivity == 0 {
+		// A global limit bounds activity dispatch: one page per activity
+		// makes it bound requests.
+		in.Options.PagesPerActivity = 1
+	}
 	opts := in.Options.withDefaults()
 	log := workflow.GetLogger(ctx)
 
@@ -263,6 +268,9 @@ func syncPagesOptions(ds config.Dataset, o SyncOptions) workflow.ActivityOptions
 			},
 		},
 		Priority: temporal.Priority{FairnessKey: ds.LimitKey()},
+		// An eagerly dispatched activity bypasses the task queue, and with
+		// it the global per-key limit (package fairness).
+		DisableEagerExecution: ds.RateLimit.GlobalRPS > 0,
 		Summary:  fmt.Sprintf("sync %s", ds.ID),
 	}
 }
