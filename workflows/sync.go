@@ -271,7 +271,7 @@ func syncPagesOptions(ds config.Dataset, o SyncOptions) workflow.ActivityOptions
 		// An eagerly dispatched activity bypasses the task queue, and with
 		// it the global per-key limit (package fairness).
 		DisableEagerExecution: ds.RateLimit.GlobalRPS > 0,
-		Summary:  fmt.Sprintf("sync %s", ds.ID),
+		Summary:               fmt.Sprintf("sync %s", ds.ID),
 	}
 }
 
