@@ -80,7 +80,7 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 	defer direct.Close()
 	start := time.Now()
 	for _, t := range tasks {
-		if err := directSync(ctx, src, direct, t.ID, datasets[t.Dataset]); err != nil {
+		if _, _, err := directSync(ctx, src, direct, t.ID, datasets[t.Dataset]); err != nil {
 			return row{}, fmt.Errorf("direct loop: %w", err)
 		}
 	}
@@ -145,23 +145,25 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 	}, nil
 }
 
-// directSync copies one dataset with a plain loop: fetch, commit, repeat.
-func directSync(ctx context.Context, src *source.Client, s sink.Sink, taskID string, ds config.Dataset) error {
-	cursor, pages, n := "", int64(0), int64(0)
+// directSync copies one dataset with a plain loop: fetch, commit, repeat
+// (the same source client and sink as the activities, no Temporal). It
+// returns the pages and records it committed.
+func directSync(ctx context.Context, src *source.Client, s sink.Sink, taskID string, ds config.Dataset) (pages, records int64, err error) {
+	cursor := ""
 	for {
 		p, err := src.Fetch(ctx, ds.Source, cursor)
 		if err != nil {
-			return err
+			return pages, records, err
 		}
 		pages++
-		n += int64(len(p.Records))
+		records += int64(len(p.Records))
 		if err := s.Commit(ctx, sink.Checkpoint{
-			TaskID: taskID, DatasetID: ds.ID, Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: n,
+			TaskID: taskID, DatasetID: ds.ID, Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: records,
 		}, p.Records); err != nil {
-			return err
+			return pages, records, err
 		}
 		if p.Done {
-			return nil
+			return pages, records, nil
 		}
 		cursor = p.Next
 	}

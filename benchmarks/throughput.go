@@ -68,23 +68,9 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	}
 	defer direct.Close()
 	start := time.Now()
-	cursor, pages, n := "", int64(0), int64(0)
-	for {
-		p, err := client.Fetch(ctx, ds.Source, cursor)
-		if err != nil {
-			return row{}, fmt.Errorf("direct loop: %w", err)
-		}
-		pages++
-		n += int64(len(p.Records))
-		if err := direct.Commit(ctx, sink.Checkpoint{
-			TaskID: "direct", DatasetID: ds.ID, Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: n,
-		}, p.Records); err != nil {
-			return row{}, fmt.Errorf("direct loop: %w", err)
-		}
-		if p.Done {
-			break
-		}
-		cursor = p.Next
+	pages, n, err := directSync(ctx, client, direct, "direct", ds)
+	if err != nil {
+		return row{}, fmt.Errorf("direct loop: %w", err)
 	}
 	directTime := time.Since(start)
 	if n != int64(records) {
