@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.temporal.io/sdk/activity"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
@@ -131,7 +132,7 @@ const (
 // checkpoint, so that a retry resumes where the previous attempt stopped.
 func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPagesResult, error) {
 	info := activity.GetInfo(ctx)
-	log := activity.GetLogger(ctx)
+	log := sdklog.With(activity.GetLogger(ctx), "dataset", in.Dataset.ID)
 	key := in.Dataset.LimitKey()
 	limit := ratelimit.Limit{RPS: in.Dataset.RateLimit.RPS, Burst: in.Dataset.RateLimit.Burst}
 	if in.MaxPages <= 0 {
@@ -153,7 +154,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 	}
 	cp, ok, err := a.Sink.Load(ctx, in.TaskID)
 	if err != nil {
-		return SyncPagesResult{}, a.fail(ctx, sferrors.New(classifySinkError(ctx, err), "load checkpoint", err))
+		return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, sferrors.New(classifySinkError(ctx, err), "load checkpoint", err))
 	}
 	if ok && cp.Generation == st.Generation && cp.Pages > st.Pages {
 		st = Heartbeat{Generation: cp.Generation, Cursor: cp.Cursor, Pages: cp.Pages, Records: cp.Records, Done: cp.Done}
@@ -214,7 +215,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		r := <-ahead
 		ahead = nil
 		if r.waitErr != nil {
-			return SyncPagesResult{}, a.fail(ctx, cutOff(ctx, stopping, "wait for rate limit"))
+			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, cutOff(ctx, stopping, "wait for rate limit"))
 		}
 		page, err := r.page, r.err
 		if err != nil {
@@ -237,7 +238,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 				log.Info("rate limited: waiting", "key", key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
 				continue // the next fetch waits at the frozen gate
 			}
-			return SyncPagesResult{}, a.fail(ctx, e)
+			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, e)
 		}
 		a.observeRequest(in.Dataset.ID, "ok")
 		a.Limits.Observe(key, sferrors.ParseQuota(page.Header, a.now()))
@@ -263,9 +264,9 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		}
 		if err := a.Sink.Commit(ctx, cp, page.Records); err != nil {
 			if ctx.Err() != nil {
-				return SyncPagesResult{}, a.fail(ctx, cutOff(ctx, stopping, "commit"))
+				return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, cutOff(ctx, stopping, "commit"))
 			}
-			return SyncPagesResult{}, a.fail(ctx, sferrors.New(classifySinkError(ctx, err), "commit", err))
+			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, sferrors.New(classifySinkError(ctx, err), "commit", err))
 		}
 		st = next
 		hb.set(st)
@@ -312,7 +313,7 @@ type RecordStateInput struct {
 // cleanup.
 func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error {
 	if err := a.Sink.SetState(ctx, in.TaskID, in.DatasetID, in.State, in.Message); err != nil {
-		return a.fail(ctx, sferrors.New(classifySinkError(ctx, err), "record state", err))
+		return a.fail(ctx, in.DatasetID, sferrors.New(classifySinkError(ctx, err), "record state", err))
 	}
 	return nil
 }
@@ -320,8 +321,8 @@ func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error
 // fail logs a classified failure with what is needed to debug it and converts
 // it into the ApplicationError the activity returns. Transient failures get
 // an exponential, fully jittered retry delay.
-func (a *Activities) fail(ctx context.Context, e *sferrors.Error) error {
-	log := activity.GetLogger(ctx)
+func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error) error {
+	log := sdklog.With(activity.GetLogger(ctx), "dataset", dataset)
 	info := activity.GetInfo(ctx)
 	kv := []any{"class", string(e.Class), "op", e.Op, "attempt", info.Attempt}
 	if e.Method != "" {

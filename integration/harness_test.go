@@ -85,6 +85,7 @@ type workerOptions struct {
 	stopTimeout time.Duration
 	limits      activities.Limiter
 	slots       int
+	observer    activities.Observer
 }
 
 // startWorker starts a syncflow worker on the test's task queue. It is
@@ -98,6 +99,7 @@ func (e *env) startWorker(o workerOptions) worker.Worker {
 		Source:         source.NewClient(),
 		Sink:           e.sink,
 		Limits:         o.limits,
+		Observer:       o.observer,
 		HeartbeatEvery: 200 * time.Millisecond,
 	}
 	w := engine.NewWorker(e.c, engine.Options{
