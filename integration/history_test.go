@@ -2,6 +2,7 @@ package integration_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -44,26 +45,63 @@ func TestReplayFreshHistory(t *testing.T) {
 	require.Greater(t, res.Runs, 1, "the sync continued as new")
 	e.requireExact(ds.ID, src)
 
-	// Replay every run of the chain.
+	require.Equal(t, res.Runs, e.replayChain(run.GetID(), firstRunID, "sync"), "runs replayed")
+}
+
+// TestReplayCancelledAndFailedHistories records and replays the two other
+// endings: cancelled while waiting on a durable rate-limit timer (cleanup in
+// a disconnected context), and failed on an invalid request.
+func TestReplayCancelledAndFailedHistories(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(workerOptions{})
+	src := newScriptedSource(t, 40, 10)
+	src.script(1, fault{status: http.StatusTooManyRequests, retryAfter: "3600"})
+	ds := src.dataset("replay-cancelled", source.PaginationCursor)
+	run := e.start("task-replay-cancelled", ds, workflows.SyncOptions{})
+	require.Eventually(t, func() bool {
+		v, err := e.c.QueryWorkflow(context.Background(), run.GetID(), "", workflows.QueryProgress)
+		var p workflows.Progress
+		return err == nil && v.Get(&p) == nil && p.State == workflows.StateRateLimited
+	}, time.Minute, 50*time.Millisecond)
+	require.NoError(t, e.c.CancelWorkflow(context.Background(), run.GetID(), ""))
+	_, err := e.result(run)
+	require.Error(t, err)
+	require.Equal(t, 1, e.replayChain(run.GetID(), run.GetRunID(), "sync_cancelled"))
+
+	bad := newScriptedSource(t, 40, 10)
+	bad.script(2, fault{status: http.StatusBadRequest})
+	ds = bad.dataset("replay-failed", source.PaginationCursor)
+	run = e.start("task-replay-failed", ds, workflows.SyncOptions{})
+	_, err = e.result(run)
+	require.Error(t, err)
+	require.Equal(t, 1, e.replayChain(run.GetID(), run.GetRunID(), "sync_failed"))
+}
+
+// replayChain replays every run of a workflow from firstRunID on against the
+// current code and returns how many there were. With
+// SYNCFLOW_UPDATE_HISTORIES=1 it also writes them as NAME_runN.json into
+// workflows/testdata/replay for the committed replay test.
+func (e *env) replayChain(workflowID, firstRunID, name string) int {
+	e.t.Helper()
 	ctx := context.Background()
 	replayer := worker.NewWorkflowReplayer()
 	engine.RegisterWorkflows(replayer)
 	runID, runs := firstRunID, 0
-	for i := 0; runID != ""; i++ {
-		h := e.history(ctx, run.GetID(), runID)
-		require.NoError(t, replayer.ReplayWorkflowHistory(nil, h), "replay run %d", i)
+	for runID != "" {
+		h := e.history(ctx, workflowID, runID)
+		require.NoError(e.t, replayer.ReplayWorkflowHistory(nil, h), "replay run %d", runs)
 		if os.Getenv("SYNCFLOW_UPDATE_HISTORIES") == "1" {
 			b, err := temporalproto.CustomJSONMarshalOptions{Indent: "  "}.Marshal(h)
-			require.NoError(t, err)
-			require.NoError(t, os.MkdirAll(historyDir, 0o755))
-			name := filepath.Join(historyDir, "sync_run"+string(rune('0'+i))+".json")
-			require.NoError(t, os.WriteFile(name, b, 0o644))
-			t.Logf("wrote %s", name)
+			require.NoError(e.t, err)
+			require.NoError(e.t, os.MkdirAll(historyDir, 0o755))
+			file := filepath.Join(historyDir, fmt.Sprintf("%s_run%d.json", name, runs))
+			require.NoError(e.t, os.WriteFile(file, b, 0o644))
+			e.t.Logf("wrote %s", file)
 		}
 		runID = nextRunID(h)
 		runs++
 	}
-	require.Equal(t, res.Runs, runs, "runs replayed")
+	return runs
 }
 
 // history returns the full history of one run.
