@@ -145,18 +145,9 @@ func (a *app) followBatch(ctx context.Context, sc *syncclient.Client, run client
 		case o := <-done:
 			return a.batchOutcome(ctx, sc, id, last, o.res, o.err, cancelled)
 		case <-a.interrupts:
-			if cancelled {
-				lv.say("detached: batch %s goes on without starter (it may still be cancelling)", id)
-				a.followHintTo(a.stdout, id)
+			if a.onInterrupt(ctx, sc, lv, a.stdout, "batch", id, "its tasks", &cancelled) {
 				return exitInterrupted
 			}
-			cancelled = true
-			lv.say("interrupted: cancelling batch %s and waiting for its tasks (Ctrl-C again to detach)", id)
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := sc.Cancel(cctx, id); err != nil {
-				lv.say("could not cancel: %v", err)
-			}
-			cancel()
 		case <-tick.C:
 			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			bs, err := sc.BatchStatus(qctx, id)

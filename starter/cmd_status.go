@@ -66,19 +66,28 @@ type statusJSON struct {
 	BatchError  string                 `json:"batch_error,omitempty"`
 }
 
+// oneID checks that a command got exactly one workflow ID.
+func (a *app) oneID(cmd string, pos []string) (id string, code int, ok bool) {
+	switch {
+	case len(pos) == 0:
+		return "", a.usageError(cmd, "the workflow ID of a sync or a batch is required"), false
+	case len(pos) > 1:
+		return "", a.usageError(cmd, fmt.Sprintf("unexpected argument %q", pos[1])), false
+	}
+	return pos[0], 0, true
+}
+
 func (a *app) status(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print the status as JSON")
 	pos, code, done := a.parse(fs, statusSpec, args)
-	switch {
-	case done:
+	if done {
 		return code
-	case len(pos) == 0:
-		return a.usageError("status", "the workflow ID of a sync or a batch is required")
-	case len(pos) > 1:
-		return a.usageError("status", fmt.Sprintf("unexpected argument %q", pos[1]))
 	}
-	id := pos[0]
+	id, code, ok := a.oneID("status", pos)
+	if !ok {
+		return code
+	}
 	sc, closeClient, code, ok := a.dial(ctx, "status")
 	if !ok {
 		return code
@@ -235,15 +244,13 @@ func (a *app) cancel(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
 	task := fs.String("task", "", "cancel only this `TASK_ID` of the batch ID")
 	pos, code, done := a.parse(fs, cancelSpec, args)
-	switch {
-	case done:
+	if done {
 		return code
-	case len(pos) == 0:
-		return a.usageError("cancel", "the workflow ID of a sync or a batch is required")
-	case len(pos) > 1:
-		return a.usageError("cancel", fmt.Sprintf("unexpected argument %q", pos[1]))
 	}
-	id := pos[0]
+	id, code, ok := a.oneID("cancel", pos)
+	if !ok {
+		return code
+	}
 	sc, closeClient, code, ok := a.dial(ctx, "cancel")
 	if !ok {
 		return code

@@ -166,18 +166,9 @@ func (a *app) followSync(ctx context.Context, sc *syncclient.Client, run client.
 		case o := <-done:
 			return a.syncOutcome(id, dataset, last, o.res, o.err, cancelled, asJSON)
 		case <-a.interrupts:
-			if cancelled {
-				lv.say("detached: sync %s goes on without starter (it may still be cancelling)", id)
-				a.followHintTo(out, id)
+			if a.onInterrupt(ctx, sc, lv, out, "sync", id, "its cleanup", &cancelled) {
 				return exitInterrupted
 			}
-			cancelled = true
-			lv.say("interrupted: cancelling sync %s and waiting for its cleanup (Ctrl-C again to detach)", id)
-			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			if err := sc.Cancel(cctx, id); err != nil {
-				lv.say("could not cancel: %v", err)
-			}
-			cancel()
 		case <-tick.C:
 			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			st, err := sc.Describe(dctx, id)
@@ -188,6 +179,25 @@ func (a *app) followSync(ctx context.Context, sc *syncclient.Client, run client.
 			}
 		}
 	}
+}
+
+// onInterrupt handles Ctrl-C while following the kind workflow id: the
+// first cancels it and keeps following (waitsFor says what for), the second
+// detaches. It reports whether to detach.
+func (a *app) onInterrupt(ctx context.Context, sc *syncclient.Client, lv *live, out io.Writer, kind, id, waitsFor string, cancelled *bool) bool {
+	if *cancelled {
+		lv.say("detached: %s %s goes on without starter (it may still be cancelling)", kind, id)
+		a.followHintTo(out, id)
+		return true
+	}
+	*cancelled = true
+	lv.say("interrupted: cancelling %s %s and waiting for %s (Ctrl-C again to detach)", kind, id, waitsFor)
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sc.Cancel(cctx, id); err != nil {
+		lv.say("could not cancel: %v", err)
+	}
+	return false
 }
 
 // followHintTo tells w how to follow a detached workflow.
