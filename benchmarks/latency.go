@@ -19,7 +19,6 @@ import (
 	"syscall"
 	"time"
 
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/devserver"
 	"github.com/syncflow/syncflow/engine"
@@ -406,9 +406,7 @@ func cancelBench(ctx context.Context, out io.Writer) (row, error) {
 	ts := temporaltest.NewServer()
 	defer ts.Stop()
 	c := ts.GetDefaultClient()
-	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: ts.GetDefaultNamespace(), SearchAttributes: workflows.SearchAttributes(),
-	}); err != nil {
+	if err := connect.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace(), workflows.SearchAttributes()); err != nil {
 		return row{}, err
 	}
 	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "dest.db"))

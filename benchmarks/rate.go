@@ -13,7 +13,6 @@ import (
 	"sync"
 	"time"
 
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/common/dynamicconfig"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/fairness"
@@ -211,9 +211,7 @@ func newRateEnv(ctx context.Context, total, partitions int) (*rateEnv, error) {
 	e.ts = temporaltest.NewServer(temporaltest.WithBaseServerOptions(temporal.WithDynamicConfigClient(dc)))
 	e.c = e.ts.GetDefaultClient()
 	e.ns = e.ts.GetDefaultNamespace()
-	if _, err := e.c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: e.ns, SearchAttributes: workflows.SearchAttributes(),
-	}); err != nil {
+	if err := connect.EnsureSearchAttributes(ctx, e.c, e.ns, workflows.SearchAttributes()); err != nil {
 		e.close()
 		return nil, err
 	}

@@ -9,12 +9,12 @@ import (
 	"path/filepath"
 	"time"
 
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/ratelimit"
@@ -56,9 +56,7 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	ts := temporaltest.NewServer()
 	defer ts.Stop()
 	c := ts.GetDefaultClient()
-	if _, err := c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace: ts.GetDefaultNamespace(), SearchAttributes: workflows.SearchAttributes(),
-	}); err != nil {
+	if err := connect.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace(), workflows.SearchAttributes()); err != nil {
 		return row{}, err
 	}
 	// Baseline: the direct loop.

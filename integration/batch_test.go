@@ -10,7 +10,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -22,19 +21,6 @@ import (
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
-
-// registerSearchAttributes registers syncflow's search attributes on the
-// test server, as a worker does at start.
-func (e *env) registerSearchAttributes() {
-	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	_, err := e.c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		SearchAttributes: workflows.SearchAttributes(),
-		Namespace:        e.ts.GetDefaultNamespace(),
-	})
-	require.NoError(e.t, err)
-}
 
 // startBatch starts a BatchWorkflow whose ID is its batch ID, with
 // test-friendly sync options.
@@ -105,7 +91,6 @@ func batchCounts(pending, running, completed, failed, cancelled, skipped int) ma
 // source's records.
 func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 	e := newEnv(t)
-	e.registerSearchAttributes()
 	e.startWorker(workerOptions{})
 
 	const records = 30
@@ -199,7 +184,6 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 // unrecoverable, naming the task and the cause.
 func TestBatchStopsOnUnauthorized(t *testing.T) {
 	e := newEnv(t)
-	e.registerSearchAttributes()
 	e.startWorker(workerOptions{})
 
 	in := workflows.BatchInput{BatchID: "stop401", Concurrency: 4, Datasets: map[string]config.Dataset{}}

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
@@ -67,11 +67,8 @@ func newEnv(t *testing.T) *env {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, err := e.c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
-		Namespace:        e.ts.GetDefaultNamespace(),
-		SearchAttributes: workflows.SearchAttributes(),
-	})
-	require.NoError(t, err, "register search attributes")
+	err := connect.EnsureSearchAttributes(ctx, e.c, e.ts.GetDefaultNamespace(), workflows.SearchAttributes())
+	require.NoError(t, err, "register search attributes, as a worker does at start")
 	e.sinkPath = filepath.Join(t.TempDir(), "dest.db")
 	s, err := sink.Open(ctx, "sqlite://"+e.sinkPath)
 	require.NoError(t, err)
