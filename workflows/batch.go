@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -366,7 +365,7 @@ func (b *batch) finish(ctx workflow.Context, i int, r SyncResult, err error) {
 		return
 	}
 	class, _, _ := sferrors.ClassOf(err)
-	msg := childFailureMessage(t.WorkflowID, class, err)
+	msg := childFailureMessage(err)
 	switch {
 	case b.cancelRequested[i]:
 		b.setTaskState(i, TaskCancelled)
@@ -617,15 +616,16 @@ func (in *BatchInput) validate() error {
 
 func isTaskState(s string) bool { return slices.Contains(taskStates, s) }
 
-// childFailureMessage is the cause of a child's failure without
-// SyncWorkflow's own "sync <task> failed (<class>): " prefix, so that the
-// batch's message names the task once.
-func childFailureMessage(childTaskID string, class sferrors.Class, err error) string {
-	msg := failureMessage(err)
-	if rest, ok := strings.CutPrefix(msg, fmt.Sprintf("sync %s failed (%s): ", childTaskID, class)); ok {
-		return rest
+// childFailureMessage is the cause of a child's failure, read from the
+// SyncFailure detail its SyncWorkflow attaches (so that the batch's message
+// names the task once); other failures (timeouts, termination) as they are.
+func childFailureMessage(err error) string {
+	var app *temporal.ApplicationError
+	var f SyncFailure
+	if errors.As(err, &app) && app.HasDetails() && app.Details(&f) == nil && f.Message != "" {
+		return f.Message
 	}
-	return msg
+	return failureMessage(err)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

@@ -107,7 +107,7 @@ func (f *fakeSyncs) run(ctx workflow.Context, in workflows.SyncInput) (workflows
 func syncFailure(batchID, task string, class sferrors.Class, cause string) error {
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("sync %s failed (%s): %s", workflows.ChildWorkflowID(batchID, task), class, cause),
-		class.TemporalType(), nil)
+		class.TemporalType(), nil, workflows.SyncFailure{Class: class, Message: cause})
 }
 
 // batchInput has n tasks t-0 … t-(n-1) over three datasets, round robin.

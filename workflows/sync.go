@@ -318,7 +318,16 @@ func fail(ctx workflow.Context, p *Progress, in SyncInput, class sferrors.Class,
 	}
 	updateDetails(ctx, p)
 	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("sync %s failed (%s): %s", in.TaskID, class, msg), class.TemporalType(), nil)
+		fmt.Sprintf("sync %s failed (%s): %s", in.TaskID, class, msg), class.TemporalType(), nil,
+		SyncFailure{Class: class, Message: msg})
+}
+
+// SyncFailure is the detail of a failed SyncWorkflow's error: its class and
+// the cause's message, so a batch (or any caller) reads them without parsing
+// the error's text.
+type SyncFailure struct {
+	Class   sferrors.Class `json:"class"`
+	Message string         `json:"message"`
 }
 
 // failureMessage is the innermost application error's message: the

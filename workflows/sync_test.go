@@ -161,6 +161,10 @@ func TestSyncWorkflowFailsWithTheClassOfTheActivityFailure(t *testing.T) {
 			var app *temporal.ApplicationError
 			require.True(t, errors.As(err, &app), "%v", err)
 			require.Equal(t, tc.wantType, app.Type())
+			var f workflows.SyncFailure
+			require.NoError(t, app.Details(&f), "the failure carries its class and cause")
+			require.Equal(t, tc.class, f.Class)
+			require.Equal(t, "fetch: status 4xx", f.Message)
 			require.Equal(t, sink.StateFailed, recorded.State)
 			require.Contains(t, recorded.Message, string(tc.class))
 		})
