@@ -20,10 +20,10 @@ import (
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/faultproxy"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/tests/faultproxy"
 )
 
 // leakPages serves total records, 10 a page, with a cursor; keep-alives are

@@ -21,11 +21,11 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
-	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
-	"github.com/syncflow/syncflow/fairness"
+	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"

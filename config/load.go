@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncflow/syncflow/fairness"
+	"github.com/syncflow/syncflow/ratelimit/fairness"
 )
 
 // DefaultTimeout is the per-request timeout of a source that declares none.

@@ -15,8 +15,8 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/demoapi"
+	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )

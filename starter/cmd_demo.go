@@ -18,10 +18,10 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
-	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/demoapi"
-	"github.com/syncflow/syncflow/devserver"
 	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/internal/connect"
+	"github.com/syncflow/syncflow/internal/devserver"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"

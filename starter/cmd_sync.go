@@ -12,8 +12,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
-	"github.com/syncflow/syncflow/connect"
-	"github.com/syncflow/syncflow/fairness"
+	"github.com/syncflow/syncflow/internal/connect"
+	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncflow/syncflow/devserver"
 	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/internal/devserver"
 )
 
 // Environment variables the worker reads besides Temporal's own TEMPORAL_*.

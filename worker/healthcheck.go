@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncflow/syncflow/metrics"
+	"github.com/syncflow/syncflow/internal/metrics"
 )
 
 // runHealthcheck is `worker healthcheck`: it GETs a running worker's

@@ -15,7 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 
-	"github.com/syncflow/syncflow/faultproxy"
+	"github.com/syncflow/syncflow/tests/faultproxy"
 )
 
 // Every test closes what it opens: the proxy, its upstream, the clients.

@@ -20,8 +20,8 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/demoapi"
-	"github.com/syncflow/syncflow/devserver"
 	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/internal/devserver"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
@@ -98,7 +98,7 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	t.Cleanup(w.Stop)
 
 	// The README's input, pointed at this test's demo API.
-	raw, err := os.ReadFile(filepath.Join("..", "examples", "sync-input.json"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "examples", "sync-input.json"))
 	require.NoError(t, err)
 	var in workflows.SyncInput
 	require.NoError(t, json.Unmarshal(raw, &in), "examples/sync-input.json is a SyncInput")

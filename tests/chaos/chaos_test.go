@@ -9,7 +9,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
-	"github.com/syncflow/syncflow/devserver"
+	"github.com/syncflow/syncflow/internal/devserver"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"

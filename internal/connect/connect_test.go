@@ -27,7 +27,7 @@ import (
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/connect"
+	"github.com/syncflow/syncflow/internal/connect"
 )
 
 // pki is a throwaway CA with a server and a client certificate, as PEM files.

@@ -21,8 +21,8 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
-	"github.com/syncflow/syncflow/connect"
 	"github.com/syncflow/syncflow/engine"
+	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"

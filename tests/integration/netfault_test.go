@@ -12,9 +12,9 @@ import (
 
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/faultproxy"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/tests/faultproxy"
 	"github.com/syncflow/syncflow/workflows"
 )
 

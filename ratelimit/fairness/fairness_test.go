@@ -19,7 +19,7 @@ import (
 	tserver "go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/fairness"
+	"github.com/syncflow/syncflow/ratelimit/fairness"
 )
 
 func TestWeights(t *testing.T) {

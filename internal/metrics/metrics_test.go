@@ -18,7 +18,7 @@ import (
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/syncflow/syncflow/activities"
-	"github.com/syncflow/syncflow/metrics"
+	"github.com/syncflow/syncflow/internal/metrics"
 	"github.com/syncflow/syncflow/ratelimit"
 )
 

@@ -21,7 +21,7 @@ import (
 
 // historyDir holds the committed histories that workflows' replay test
 // replays against the current code.
-var historyDir = filepath.Join("..", "workflows", "testdata", "replay")
+var historyDir = filepath.Join("..", "..", "workflows", "testdata", "replay")
 
 // TestReplayFreshHistory runs a sync that takes every branch worth replaying
 // (retries, an in-activity rate-limit wait, a durable rate-limit timer,

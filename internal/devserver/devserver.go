@@ -35,7 +35,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
-	"github.com/syncflow/syncflow/fairness"
+	"github.com/syncflow/syncflow/ratelimit/fairness"
 )
 
 // Defaults applied by Start to zero-valued Options fields.
