@@ -11,7 +11,7 @@ import (
 	"strconv"
 	"strings"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // maxNodes bounds the work of decoding one file, so that a file of nested
@@ -61,7 +61,7 @@ func (d *decoder) lineOf(path string) int {
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
 // parseDocument parses data as a single YAML document. A syntax error is
-// returned as a problem carrying the line yaml.v3 reports.
+// returned as a problem carrying the line the YAML parser reports.
 func (d *decoder) parseDocument(data []byte) (*yaml.Node, bool) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -343,7 +343,7 @@ func wantName(t reflect.Type) string {
 	return "a " + t.Kind().String()
 }
 
-// cleanYAMLError drops yaml.v3's framing ("yaml: unmarshal errors:\n  line
+// cleanYAMLError drops the YAML parser's framing ("yaml: unmarshal errors:\n  line
 // 3: ...") from an error, keeping the reason.
 func cleanYAMLError(err error) string {
 	var te *yaml.TypeError
