@@ -173,26 +173,59 @@ type position struct {
 // the method and the redacted URL of the request.
 func (c *Client) Fetch(ctx context.Context, cfg Config, cursor string) (Page, error) {
 	if err := cfg.Validate(); err != nil {
-		return Page{}, &sferrors.Error{
-			Class: sferrors.InvalidRequest, Op: opFetch, Method: http.MethodGet,
-			URL: sferrors.Redact(cfg.URL), Err: fmt.Errorf("invalid source configuration: %w", err),
-		}
+		return Page{}, fetchFailure(sferrors.InvalidRequest, cfg.URL, fmt.Errorf("invalid source configuration: %w", err))
 	}
 	pos, err := requestPosition(cfg, cursor)
 	if err != nil {
-		return Page{}, &sferrors.Error{
-			Class: sferrors.InvalidRequest, Op: opFetch, Method: http.MethodGet,
-			URL: sferrors.Redact(cfg.URL), Err: err,
-		}
+		return Page{}, fetchFailure(sferrors.InvalidRequest, cfg.URL, err)
 	}
 	reqURL := pos.url.String()
-	fail := func(class sferrors.Class, format string, args ...any) *sferrors.Error {
-		return &sferrors.Error{
-			Class: class, Op: opFetch, Method: http.MethodGet, URL: sferrors.Redact(reqURL),
-			Err: fmt.Errorf(format, args...),
-		}
+	timeout, maxBytes := c.limits(cfg)
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	req, ferr := c.newRequest(rctx, cfg, pos)
+	if ferr != nil {
+		return Page{}, ferr
 	}
 
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return Page{}, c.statusError(resp)
+	}
+
+	if resp.ContentLength > maxBytes {
+		return Page{}, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body of %d bytes exceeds the cap of %d bytes (max_body_bytes)", resp.ContentLength, maxBytes))
+	}
+	body, err := readBody(resp.Body, resp.ContentLength, maxBytes)
+	if err != nil {
+		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+	}
+	if int64(len(body)) > maxBytes {
+		return Page{}, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body exceeds the cap of %d bytes (max_body_bytes)", maxBytes))
+	}
+
+	page, perr := parsePage(cfg, pos, cursor, resp.Request.URL, resp.Header, body)
+	if perr != nil {
+		perr.Op, perr.Method, perr.URL = opFetch, http.MethodGet, sferrors.Redact(reqURL)
+		return Page{}, perr
+	}
+	return page, nil
+}
+
+// fetchFailure is an error of Fetch for a request to rawURL, which it redacts.
+func fetchFailure(class sferrors.Class, rawURL string, err error) *sferrors.Error {
+	return &sferrors.Error{
+		Class: class, Op: opFetch, Method: http.MethodGet, URL: sferrors.Redact(rawURL), Err: err,
+	}
+}
+
+// limits returns the request timeout and body cap for cfg: its own where it
+// sets them, the Client's otherwise.
+func (c *Client) limits(cfg Config) (time.Duration, int64) {
 	timeout := c.timeout
 	if cfg.Timeout > 0 {
 		timeout = time.Duration(cfg.Timeout)
@@ -201,67 +234,52 @@ func (c *Client) Fetch(ctx context.Context, cfg Config, cursor string) (Page, er
 	if cfg.MaxBytes > 0 {
 		maxBytes = cfg.MaxBytes
 	}
+	return timeout, maxBytes
+}
+
+// newRequest builds the GET for pos. Configured headers go only to the
+// configured origin; the reqInfo in the request's context lets
+// checkRedirect strip them if a redirect leaves it.
+func (c *Client) newRequest(ctx context.Context, cfg Config, pos position) (*http.Request, *sferrors.Error) {
+	reqURL := pos.url.String()
 	base, _ := url.Parse(cfg.URL) // valid: checked by Validate
 	info := &reqInfo{origin: origin(base)}
-
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(context.WithValue(rctx, reqInfoKey{}, info), http.MethodGet, reqURL, nil)
+	req, err := http.NewRequestWithContext(context.WithValue(ctx, reqInfoKey{}, info), http.MethodGet, reqURL, nil)
 	if err != nil {
-		return Page{}, fail(sferrors.InvalidRequest, "build request: %w", err)
+		return nil, fetchFailure(sferrors.InvalidRequest, reqURL, fmt.Errorf("build request: %w", err))
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
-	if origin(pos.url) == info.origin {
-		for name, value := range cfg.Headers {
-			v, err := expandEnv(value, c.getenv)
-			if err != nil {
-				return Page{}, fail(sferrors.Unrecoverable, "header %s: %w", name, err)
-			}
-			req.Header.Set(name, v)
-			info.names = append(info.names, name)
+	if origin(pos.url) != info.origin {
+		return req, nil
+	}
+	for name, value := range cfg.Headers {
+		v, err := expandEnv(value, c.getenv)
+		if err != nil {
+			return nil, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("header %s: %w", name, err))
 		}
+		req.Header.Set(name, v)
+		info.names = append(info.names, name)
 	}
+	return req, nil
+}
 
-	resp, err := c.hc.Do(req)
-	if err != nil {
-		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
-	}
-	defer resp.Body.Close()
+// statusError classifies a response with a non-2xx status from its status,
+// headers and the start of its body.
+func (c *Client) statusError(resp *http.Response) *sferrors.Error {
 	finalURL := resp.Request.URL
-
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-		e := sferrors.FromResponse(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now())
-		if e == nil {
-			e = &sferrors.Error{Class: sferrors.Unrecoverable, Status: resp.StatusCode, Err: errors.New("unexpected response status")}
-		}
-		if e.Op == "" {
-			e.Op = opFetch
-		}
-		if e.Method == "" {
-			e.Method, e.URL = http.MethodGet, sferrors.Redact(finalURL.String())
-		}
-		return Page{}, e
+	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
+	e := sferrors.FromResponse(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now())
+	if e == nil {
+		e = &sferrors.Error{Class: sferrors.Unrecoverable, Status: resp.StatusCode, Err: errors.New("unexpected response status")}
 	}
-
-	if resp.ContentLength > maxBytes {
-		return Page{}, fail(sferrors.Unrecoverable, "response body of %d bytes exceeds the cap of %d bytes (max_body_bytes)", resp.ContentLength, maxBytes)
+	if e.Op == "" {
+		e.Op = opFetch
 	}
-	body, err := readBody(resp.Body, resp.ContentLength, maxBytes)
-	if err != nil {
-		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+	if e.Method == "" {
+		e.Method, e.URL = http.MethodGet, sferrors.Redact(finalURL.String())
 	}
-	if int64(len(body)) > maxBytes {
-		return Page{}, fail(sferrors.Unrecoverable, "response body exceeds the cap of %d bytes (max_body_bytes)", maxBytes)
-	}
-
-	page, perr := parsePage(cfg, pos, cursor, finalURL, resp.Header, body)
-	if perr != nil {
-		perr.Op, perr.Method, perr.URL = opFetch, http.MethodGet, sferrors.Redact(reqURL)
-		return Page{}, perr
-	}
-	return page, nil
+	return e
 }
 
 // transportError classifies a failure to send the request or read the
@@ -396,127 +414,178 @@ func parsePage(cfg Config, pos position, cursor string, finalURL *url.URL, h htt
 	if !json.Valid(body) {
 		return Page{}, syntaxError(body)
 	}
-	arr, found, err := lookup(body, cfg.Records)
+	records, perr := parseRecords(body, cfg.Records, cfg.Key)
+	if perr != nil {
+		return Page{}, perr
+	}
+	f := fetched{pos: pos, cursor: cursor, finalURL: finalURL, header: h, body: body, records: len(records)}
+	next, done, perr := nextCursor(cfg.Pagination, f)
+	if perr != nil {
+		return Page{}, perr
+	}
+	return Page{Records: records, Next: next, Done: done, Header: h, Bytes: len(body)}, nil
+}
+
+// parseRecords returns the records of the array at recordsPath in body, each
+// keyed by the string or number at keyPath inside it.
+func parseRecords(body []byte, recordsPath, keyPath string) ([]Record, *sferrors.Error) {
+	arr, found, err := lookup(body, recordsPath)
 	if err != nil {
-		return Page{}, shapeError("malformed JSON")
+		return nil, shapeError("malformed JSON")
 	}
 	if !found {
-		return Page{}, shapeError("no records at path %q", cfg.Records)
+		return nil, shapeError("no records at path %q", recordsPath)
 	}
 	if arr[0] != '[' {
-		return Page{}, shapeError("records at path %q are not an array", cfg.Records)
+		return nil, shapeError("records at path %q are not an array", recordsPath)
 	}
 	var records []Record
 	var perr *sferrors.Error
 	err = eachElement(arr, func(elem []byte) error {
-		i := len(records)
-		kv, found, err := lookup(elem, cfg.Key)
-		switch {
-		case err != nil:
-			perr = shapeError("record %d is malformed", i)
-		case !found:
-			perr = shapeError("record %d has no key at path %q", i, cfg.Key)
-		default:
-			k, ok := scalarString(kv)
-			if !ok {
-				perr = shapeError("record %d: key at path %q is not a string or number", i, cfg.Key)
-			} else if k == "" {
-				perr = shapeError("record %d: key at path %q is empty", i, cfg.Key)
-			} else {
-				// The body buffer belongs to this page alone; the capacity
-				// limit keeps an append to one record off its neighbour.
-				records = append(records, Record{Key: k, Data: elem[:len(elem):len(elem)]})
-				return nil
-			}
+		var rec Record
+		if rec, perr = parseRecord(elem, len(records), keyPath); perr != nil {
+			return errStop
 		}
-		return errStop
+		records = append(records, rec)
+		return nil
 	})
 	if perr != nil {
-		return Page{}, perr
+		return nil, perr
 	}
 	if err != nil {
-		return Page{}, shapeError("malformed records array")
+		return nil, shapeError("malformed records array")
 	}
+	return records, nil
+}
 
-	page := Page{Records: records, Header: h, Bytes: len(body)}
-	p := cfg.Pagination
+// parseRecord keys record i, elem, by the value at keyPath.
+func parseRecord(elem []byte, i int, keyPath string) (Record, *sferrors.Error) {
+	kv, found, err := lookup(elem, keyPath)
+	if err != nil {
+		return Record{}, shapeError("record %d is malformed", i)
+	}
+	if !found {
+		return Record{}, shapeError("record %d has no key at path %q", i, keyPath)
+	}
+	k, ok := scalarString(kv)
+	if !ok {
+		return Record{}, shapeError("record %d: key at path %q is not a string or number", i, keyPath)
+	}
+	if k == "" {
+		return Record{}, shapeError("record %d: key at path %q is empty", i, keyPath)
+	}
+	// The body buffer belongs to this page alone; the capacity limit keeps
+	// an append to one record off its neighbour.
+	return Record{Key: k, Data: elem[:len(elem):len(elem)]}, nil
+}
+
+// fetched is what the pagination rules read of a fetched page.
+type fetched struct {
+	pos      position    // where the request stood
+	cursor   string      // the cursor it was made for
+	finalURL *url.URL    // the URL the page came from, after redirects
+	header   http.Header // response headers
+	body     []byte      // response body, valid JSON
+	records  int         // number of records on the page
+}
+
+// nextCursor applies p to a fetched page: the next page's cursor, or done
+// when the source reports the end.
+func nextCursor(p Pagination, f fetched) (next string, done bool, e *sferrors.Error) {
 	switch p.Type {
 	case PaginationCursor:
-		v, ok, perr := optionalValue(body, p.Next)
-		if perr != nil || !ok {
-			page.Done = true
-			return page, perr
-		}
-		next, isScalar := scalarString(v)
-		if !isScalar {
-			return Page{}, shapeError("next cursor at path %q is not a string or number", p.Next)
-		}
-		if next == "" {
-			page.Done = true
-			return page, nil
-		}
-		if next == cursor {
-			return Page{}, shapeError("next cursor at path %q repeats the current cursor", p.Next)
-		}
-		page.Next = next
+		return nextFromBodyCursor(p.Next, f)
 	case PaginationNextURL:
-		v, ok, perr := optionalValue(body, p.Next)
-		if perr != nil || !ok {
-			page.Done = true
-			return page, perr
-		}
-		if v[0] != '"' {
-			return Page{}, shapeError("next page URL at path %q is not a string", p.Next)
-		}
-		s, _ := decodeString(v)
-		if s == "" {
-			page.Done = true
-			return page, nil
-		}
-		next, perr := resolveNext(finalURL, s, pos, cursor)
-		if perr != nil {
-			return Page{}, perr
-		}
-		page.Next = next
+		return nextFromBodyURL(p.Next, f)
 	case PaginationLinkHeader:
-		target, ok := nextLink(h.Values("Link"))
-		if !ok {
-			page.Done = true
-			return page, nil
-		}
-		next, perr := resolveNext(finalURL, target, pos, cursor)
-		if perr != nil {
-			return Page{}, perr
-		}
-		page.Next = next
+		return nextFromLinkHeader(f)
 	case PaginationPage:
-		total, known, perr := reportedTotal(body, p.Total)
-		if perr != nil {
-			return Page{}, perr
-		}
-		// The page size is taken from the records received, not from
-		// PageSize: a server that caps page sizes below PageSize would
-		// otherwise make us stop early and lose records. A short last page
-		// costs one extra (empty) request instead.
-		n := int64(len(records))
-		if n == 0 || (known && pos.page*n >= total) {
-			page.Done = true
-			return page, nil
-		}
-		page.Next = strconv.FormatInt(pos.page+1, 10)
+		return nextPageNumber(p.Total, f)
 	case PaginationOffset:
-		total, known, perr := reportedTotal(body, p.Total)
-		if perr != nil {
-			return Page{}, perr
-		}
-		end := pos.offset + int64(len(records))
-		if len(records) == 0 || (known && end >= total) {
-			page.Done = true
-			return page, nil
-		}
-		page.Next = strconv.FormatInt(end, 10)
+		return nextOffset(p.Total, f)
 	}
-	return page, nil
+	return "", false, nil
+}
+
+// nextFromBodyCursor reads the next cursor at path; a missing, null or
+// empty one ends the dataset.
+func nextFromBodyCursor(path string, f fetched) (string, bool, *sferrors.Error) {
+	v, ok, perr := optionalValue(f.body, path)
+	if perr != nil || !ok {
+		return "", true, perr
+	}
+	next, isScalar := scalarString(v)
+	if !isScalar {
+		return "", false, shapeError("next cursor at path %q is not a string or number", path)
+	}
+	if next == "" {
+		return "", true, nil
+	}
+	if next == f.cursor {
+		return "", false, shapeError("next cursor at path %q repeats the current cursor", path)
+	}
+	return next, false, nil
+}
+
+// nextFromBodyURL reads the next page URL at path; a missing, null or empty
+// one ends the dataset.
+func nextFromBodyURL(path string, f fetched) (string, bool, *sferrors.Error) {
+	v, ok, perr := optionalValue(f.body, path)
+	if perr != nil || !ok {
+		return "", true, perr
+	}
+	if v[0] != '"' {
+		return "", false, shapeError("next page URL at path %q is not a string", path)
+	}
+	s, _ := decodeString(v)
+	if s == "" {
+		return "", true, nil
+	}
+	next, perr := resolveNext(f.finalURL, s, f.pos, f.cursor)
+	return next, false, perr
+}
+
+// nextFromLinkHeader follows the Link header's rel="next"; without one the
+// dataset ends.
+func nextFromLinkHeader(f fetched) (string, bool, *sferrors.Error) {
+	target, ok := nextLink(f.header.Values("Link"))
+	if !ok {
+		return "", true, nil
+	}
+	next, perr := resolveNext(f.finalURL, target, f.pos, f.cursor)
+	return next, false, perr
+}
+
+// nextPageNumber moves to the following page until an empty page or the
+// reported total.
+func nextPageNumber(totalPath string, f fetched) (string, bool, *sferrors.Error) {
+	total, known, perr := reportedTotal(f.body, totalPath)
+	if perr != nil {
+		return "", false, perr
+	}
+	// The page size is taken from the records received, not from PageSize:
+	// a server that caps page sizes below PageSize would otherwise make us
+	// stop early and lose records. A short last page costs one extra
+	// (empty) request instead.
+	n := int64(f.records)
+	if n == 0 || (known && f.pos.page*n >= total) {
+		return "", true, nil
+	}
+	return strconv.FormatInt(f.pos.page+1, 10), false, nil
+}
+
+// nextOffset moves past the records received until an empty page or the
+// reported total.
+func nextOffset(totalPath string, f fetched) (string, bool, *sferrors.Error) {
+	total, known, perr := reportedTotal(f.body, totalPath)
+	if perr != nil {
+		return "", false, perr
+	}
+	end := f.pos.offset + int64(f.records)
+	if f.records == 0 || (known && end >= total) {
+		return "", true, nil
+	}
+	return strconv.FormatInt(end, 10), false, nil
 }
 
 // optionalValue returns the value at path; ok is false when it is missing or
