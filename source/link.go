@@ -16,6 +16,8 @@ func nextLink(values []string) (string, bool) {
 	return "", false
 }
 
+// nextLinkIn returns the target of the first rel="next" link in one Link
+// field value.
 func nextLinkIn(s string) (string, bool) {
 	i := 0
 	for {
@@ -23,59 +25,72 @@ func nextLinkIn(s string) (string, bool) {
 		for i < len(s) && (s[i] == ',' || isLWS(s[i])) {
 			i++
 		}
-		if i >= len(s) || s[i] != '<' {
+		target, isNext, end, ok := linkValue(s, i)
+		if !ok {
 			return "", false
-		}
-		end := strings.IndexByte(s[i+1:], '>')
-		if end < 0 {
-			return "", false
-		}
-		target := strings.TrimSpace(s[i+1 : i+1+end])
-		i += end + 2
-		isNext := false
-		// Parameters: *( OWS ";" OWS link-param ).
-		for {
-			for i < len(s) && isLWS(s[i]) {
-				i++
-			}
-			if i >= len(s) || s[i] == ',' {
-				break
-			}
-			if s[i] != ';' {
-				return "", false
-			}
-			i++
-			for i < len(s) && isLWS(s[i]) {
-				i++
-			}
-			nameStart := i
-			for i < len(s) && isTokenChar(s[i]) {
-				i++
-			}
-			name := s[nameStart:i]
-			for i < len(s) && isLWS(s[i]) {
-				i++
-			}
-			var value string
-			if i < len(s) && s[i] == '=' {
-				i++
-				for i < len(s) && isLWS(s[i]) {
-					i++
-				}
-				var ok bool
-				value, i, ok = paramValue(s, i)
-				if !ok {
-					return "", false
-				}
-			}
-			if strings.EqualFold(name, "rel") && hasRelType(value, "next") {
-				isNext = true
-			}
 		}
 		if isNext {
 			return target, true
 		}
+		i = end
 	}
+}
+
+// linkValue reads the link-value at s[i], "<target>" and its parameters,
+// and returns the index just past it.
+func linkValue(s string, i int) (target string, isNext bool, end int, ok bool) {
+	if i >= len(s) || s[i] != '<' {
+		return "", false, 0, false
+	}
+	gt := strings.IndexByte(s[i+1:], '>')
+	if gt < 0 {
+		return "", false, 0, false
+	}
+	target = strings.TrimSpace(s[i+1 : i+1+gt])
+	i += gt + 2
+	// Parameters: *( OWS ";" OWS link-param ).
+	for {
+		i = skipLWS(s, i)
+		if i >= len(s) || s[i] == ',' {
+			return target, isNext, i, true
+		}
+		if s[i] != ';' {
+			return "", false, 0, false
+		}
+		name, value, next, ok := linkParam(s, i+1)
+		if !ok {
+			return "", false, 0, false
+		}
+		if strings.EqualFold(name, "rel") && hasRelType(value, "next") {
+			isNext = true
+		}
+		i = next
+	}
+}
+
+// linkParam reads one link-param, name [ "=" value ], starting just after
+// its ";", and returns the index just past it.
+func linkParam(s string, i int) (name, value string, end int, ok bool) {
+	i = skipLWS(s, i)
+	start := i
+	for i < len(s) && isTokenChar(s[i]) {
+		i++
+	}
+	name = s[start:i]
+	i = skipLWS(s, i)
+	if i >= len(s) || s[i] != '=' {
+		return name, "", i, true
+	}
+	value, i, ok = paramValue(s, skipLWS(s, i+1))
+	return name, value, i, ok
+}
+
+// skipLWS returns the index of the first non-blank byte of s from i on.
+func skipLWS(s string, i int) int {
+	for i < len(s) && isLWS(s[i]) {
+		i++
+	}
+	return i
 }
 
 // paramValue reads a token or quoted-string starting at s[i] and returns it
@@ -117,6 +132,7 @@ func hasRelType(rel, want string) bool {
 	return false
 }
 
+// isLWS reports whether c is a space or a tab.
 func isLWS(c byte) bool { return c == ' ' || c == '\t' }
 
 // isTokenChar reports whether c is an RFC 9110 tchar.

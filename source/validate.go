@@ -43,90 +43,115 @@ var paginationTypes = []string{PaginationCursor, PaginationNextURL, PaginationLi
 // returns nil or a *ValidationError listing every problem.
 func (c Config) Validate() error {
 	var v ValidationError
-	add := func(field, format string, args ...any) {
-		v.Problems = append(v.Problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+	v.checkURL(c.URL)
+	v.checkHeaders(c.Headers)
+	v.checkRecordPaths(c.Records, c.Key)
+	v.checkPaginationType(c.Pagination)
+	v.checkPaginationFields(c.Pagination)
+	if c.Timeout < 0 {
+		v.add("timeout", "negative timeout %s", time.Duration(c.Timeout))
 	}
-
-	if c.URL == "" {
-		add("url", "missing source URL")
-	} else if u, err := url.Parse(c.URL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		add("url", "invalid URL %q (want an absolute http or https URL with a host)", sferrors.Redact(c.URL))
+	if c.MaxBytes < 0 {
+		v.add("max_body_bytes", "negative size cap %d", c.MaxBytes)
 	}
+	if len(v.Problems) == 0 {
+		return nil
+	}
+	return &v
+}
 
-	names := make([]string, 0, len(c.Headers))
-	for name := range c.Headers {
+// add records a problem of field.
+func (v *ValidationError) add(field, format string, args ...any) {
+	v.Problems = append(v.Problems, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// checkURL wants an absolute http or https URL with a host.
+func (v *ValidationError) checkURL(rawURL string) {
+	if rawURL == "" {
+		v.add("url", "missing source URL")
+	} else if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		v.add("url", "invalid URL %q (want an absolute http or https URL with a host)", sferrors.Redact(rawURL))
+	}
+}
+
+// checkHeaders checks header names and values, in name order so that the
+// problems come out the same every time.
+func (v *ValidationError) checkHeaders(headers map[string]string) {
+	names := make([]string, 0, len(headers))
+	for name := range headers {
 		names = append(names, name)
 	}
 	slices.Sort(names)
 	for _, name := range names {
 		field := "headers." + name
 		if !validHeaderName(name) {
-			add(field, "invalid header name %q", name)
+			v.add(field, "invalid header name %q", name)
 		}
-		if err := checkHeaderValue(c.Headers[name]); err != nil {
-			add(field, "%v", err)
+		if err := checkHeaderValue(headers[name]); err != nil {
+			v.add(field, "%v", err)
 		}
 	}
+}
 
-	if err := checkPath(c.Records); err != nil {
-		add("records", "%v", err)
+// checkRecordPaths checks the records path (optional) and the key path
+// (required).
+func (v *ValidationError) checkRecordPaths(records, key string) {
+	if err := checkPath(records); err != nil {
+		v.add("records", "%v", err)
 	}
-	if c.Key == "" {
-		add("key", "missing record key path")
-	} else if err := checkPath(c.Key); err != nil {
-		add("key", "%v", err)
+	if key == "" {
+		v.add("key", "missing record key path")
+	} else if err := checkPath(key); err != nil {
+		v.add("key", "%v", err)
 	}
+}
 
-	p := c.Pagination
+// checkPaginationType checks the pagination type and whether it needs a
+// next path.
+func (v *ValidationError) checkPaginationType(p Pagination) {
 	switch p.Type {
 	case "":
-		add("pagination.type", "missing pagination type (want one of %s)", strings.Join(paginationTypes, ", "))
+		v.add("pagination.type", "missing pagination type (want one of %s)", strings.Join(paginationTypes, ", "))
 	case PaginationCursor, PaginationNextURL:
 		if p.Next == "" {
-			add("pagination.next", "required for %s pagination", p.Type)
+			v.add("pagination.next", "required for %s pagination", p.Type)
 		}
 	case PaginationLinkHeader, PaginationPage, PaginationOffset:
 		if p.Next != "" {
-			add("pagination.next", "not used by %s pagination", p.Type)
+			v.add("pagination.next", "not used by %s pagination", p.Type)
 		}
 	default:
-		add("pagination.type", "unknown pagination type %q (want one of %s)", p.Type, strings.Join(paginationTypes, ", "))
+		v.add("pagination.type", "unknown pagination type %q (want one of %s)", p.Type, strings.Join(paginationTypes, ", "))
 	}
+}
+
+// checkPaginationFields checks the other pagination fields against each
+// other and against the type.
+func (v *ValidationError) checkPaginationFields(p Pagination) {
 	if p.Next != "" {
 		if err := checkPath(p.Next); err != nil {
-			add("pagination.next", "%v", err)
+			v.add("pagination.next", "%v", err)
 		}
 	}
 	if p.Total != "" {
 		if p.Type != PaginationPage && p.Type != PaginationOffset && slices.Contains(paginationTypes, p.Type) {
-			add("pagination.total", "not used by %s pagination", p.Type)
+			v.add("pagination.total", "not used by %s pagination", p.Type)
 		} else if err := checkPath(p.Total); err != nil {
-			add("pagination.total", "%v", err)
+			v.add("pagination.total", "%v", err)
 		}
 	}
 	if p.Param != "" && (p.Type == PaginationNextURL || p.Type == PaginationLinkHeader) {
-		add("pagination.param", "not used by %s pagination", p.Type)
+		v.add("pagination.param", "not used by %s pagination", p.Type)
 	}
 	if p.PageSize < 0 {
-		add("pagination.page_size", "negative page size %d", p.PageSize)
+		v.add("pagination.page_size", "negative page size %d", p.PageSize)
 	}
 	if p.SizeParam != "" && p.PageSize == 0 {
-		add("pagination.size_param", "set but pagination.page_size is 0")
+		v.add("pagination.size_param", "set but pagination.page_size is 0")
 	}
 	if param, size := p.param(), p.sizeParam(); param != "" && param == size && p.PageSize > 0 {
-		add("pagination.size_param", "same query parameter %q as pagination.param", size)
+		v.add("pagination.size_param", "same query parameter %q as pagination.param", size)
 	}
-	if c.Timeout < 0 {
-		add("timeout", "negative timeout %s", time.Duration(c.Timeout))
-	}
-	if c.MaxBytes < 0 {
-		add("max_body_bytes", "negative size cap %d", c.MaxBytes)
-	}
-
-	if len(v.Problems) == 0 {
-		return nil
-	}
-	return &v
 }
 
 // param returns the query parameter of the cursor, page number or offset.
