@@ -164,6 +164,7 @@ var (
 	textUnmarshalerType = reflect.TypeFor[encoding.TextUnmarshaler]()
 )
 
+// join appends field to a dotted path.
 func join(path, field string) string {
 	if path == "" {
 		return field
@@ -188,13 +189,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 	}
 	t := v.Type()
 	if pt := reflect.PointerTo(t); pt.Implements(unmarshalerType) || pt.Implements(obsoleteUnmarshaler) || pt.Implements(textUnmarshalerType) {
-		if n.Kind != yaml.ScalarNode {
-			d.addf(path, line, "must be a single value, not a %s", kindName(n))
-			return
-		}
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.addf(path, line, "%s", cleanYAMLError(err))
-		}
+		d.decodeCustom(n, v, path, line)
 		return
 	}
 	switch t.Kind() {
@@ -206,52 +201,81 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string, line int) {
 	case reflect.Struct:
 		d.decodeStruct(n, v, path, line)
 	case reflect.Slice:
-		if n.Kind != yaml.SequenceNode {
-			d.addf(path, line, "must be a list, not a %s", kindName(n))
-			d.broken[path] = true
-			return
-		}
-		s := reflect.MakeSlice(t, len(n.Content), len(n.Content))
-		for i, item := range n.Content {
-			d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i), 0)
-		}
-		v.Set(s)
+		d.decodeSlice(n, v, path, line)
 	case reflect.Map:
-		if n.Kind != yaml.MappingNode {
-			d.addf(path, line, "must be a mapping, not a %s", kindName(n))
-			d.broken[path] = true
-			return
-		}
-		m := reflect.MakeMap(t)
-		seen := map[string]int{}
-		for _, p := range d.pairs(n, 0) {
-			k, ok := d.resolve(p.key)
-			if !ok || k.Kind != yaml.ScalarNode {
-				d.addf(path, p.key.Line, "keys must be plain strings")
-				continue
-			}
-			kpath := join(path, k.Value)
-			if first, dup := seen[k.Value]; dup {
-				d.addf(kpath, k.Line, "%q is given twice (also at line %d)", k.Value, first)
-				continue
-			}
-			seen[k.Value] = k.Line
-			ev := reflect.New(t.Elem()).Elem()
-			d.decode(p.value, ev, kpath, k.Line)
-			m.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), ev)
-		}
-		v.Set(m)
+		d.decodeMap(n, v, path, line)
 	default:
-		if n.Kind != yaml.ScalarNode {
-			d.addf(path, line, "must be %s, not a %s", wantName(t), kindName(n))
-			return
-		}
-		if err := n.Decode(v.Addr().Interface()); err != nil {
-			d.addf(path, line, "must be %s", wantName(t))
-		}
+		d.decodeScalar(n, v, path, line)
 	}
 }
 
+// decodeCustom hands a scalar to the type's own unmarshaler.
+func (d *decoder) decodeCustom(n *yaml.Node, v reflect.Value, path string, line int) {
+	if n.Kind != yaml.ScalarNode {
+		d.addf(path, line, "must be a single value, not a %s", kindName(n))
+		return
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		d.addf(path, line, "%s", cleanYAMLError(err))
+	}
+}
+
+// decodeSlice decodes a sequence item by item, each at its own path.
+func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string, line int) {
+	if n.Kind != yaml.SequenceNode {
+		d.addf(path, line, "must be a list, not a %s", kindName(n))
+		d.broken[path] = true
+		return
+	}
+	s := reflect.MakeSlice(v.Type(), len(n.Content), len(n.Content))
+	for i, item := range n.Content {
+		d.decode(item, s.Index(i), fmt.Sprintf("%s[%d]", path, i), 0)
+	}
+	v.Set(s)
+}
+
+// decodeMap decodes a mapping with plain string keys, rejecting keys given
+// twice.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string, line int) {
+	if n.Kind != yaml.MappingNode {
+		d.addf(path, line, "must be a mapping, not a %s", kindName(n))
+		d.broken[path] = true
+		return
+	}
+	t := v.Type()
+	m := reflect.MakeMap(t)
+	seen := map[string]int{}
+	for _, p := range d.pairs(n, 0) {
+		k, ok := d.resolve(p.key)
+		if !ok || k.Kind != yaml.ScalarNode {
+			d.addf(path, p.key.Line, "keys must be plain strings")
+			continue
+		}
+		kpath := join(path, k.Value)
+		if first, dup := seen[k.Value]; dup {
+			d.addf(kpath, k.Line, "%q is given twice (also at line %d)", k.Value, first)
+			continue
+		}
+		seen[k.Value] = k.Line
+		ev := reflect.New(t.Elem()).Elem()
+		d.decode(p.value, ev, kpath, k.Line)
+		m.SetMapIndex(reflect.ValueOf(k.Value).Convert(t.Key()), ev)
+	}
+	v.Set(m)
+}
+
+// decodeScalar decodes a plain value (string, number, bool).
+func (d *decoder) decodeScalar(n *yaml.Node, v reflect.Value, path string, line int) {
+	if n.Kind != yaml.ScalarNode {
+		d.addf(path, line, "must be %s, not a %s", wantName(v.Type()), kindName(n))
+		return
+	}
+	if err := n.Decode(v.Addr().Interface()); err != nil {
+		d.addf(path, line, "must be %s", wantName(v.Type()))
+	}
+}
+
+// decodeStruct decodes a mapping into a struct's fields by their yaml names.
 func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string, line int) {
 	if n.Kind != yaml.MappingNode {
 		d.addf(path, line, "must be a mapping of fields, not a %s", kindName(n))

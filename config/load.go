@@ -214,44 +214,50 @@ func (f *File) validate(d *decoder) {
 		if d.broken[p] {
 			continue // reported as not a mapping: its fields would only add noise
 		}
-		at := func(field string) (string, int) {
-			fp := join(p, field)
-			return fp, d.lineOf(fp)
-		}
-		if msg := checkID("dataset id", ds.ID); msg != "" {
-			fp, line := at("id")
-			d.addf(fp, line, "%s", msg)
-		} else if first, dup := firstLine[ds.ID]; dup {
-			fp, line := at("id")
-			d.addf(fp, line, "duplicate dataset id %q (first at line %d)", ds.ID, first)
-		} else {
-			_, firstLine[ds.ID] = at("id")
-		}
-		rl := ds.RateLimit
-		if rl.RPS < 0 || rl.RPS != rl.RPS || rl.RPS > 1e9 {
-			fp, line := at("rate_limit.rps")
-			d.addf(fp, line, "must be a number of requests per second >= 0 (0 = discover the server's limit)")
-		}
-		if g := rl.GlobalRPS; g < 0 || g != g || g > 1e9 || (g > 0 && g < fairness.MinKeyRate) {
-			fp, line := at("rate_limit.global_rps")
-			d.addf(fp, line, "must be 0 (no global limit) or a number of requests per second from %g", fairness.MinKeyRate)
-		}
-		if rl.Burst < 0 {
-			fp, line := at("rate_limit.burst")
-			d.addf(fp, line, "must be >= 0 (0 = default)")
-		}
-		if rl.Key != "" {
-			if msg := checkID("rate-limit key", rl.Key); msg != "" {
-				fp, line := at("rate_limit.key")
-				d.addf(fp, line, "%s", msg)
-			}
-		}
+		d.checkDatasetID(p, ds.ID, firstLine)
+		d.checkRateLimit(p, ds.RateLimit)
 		if d.broken[p+".source"] {
 			continue
 		}
 		for _, sp := range sourceProblems(ds) {
-			fp, line := at(join("source", sp.field))
-			d.addf(fp, line, "%s", sp.msg)
+			d.addAt(p, join("source", sp.field), "%s", sp.msg)
+		}
+	}
+}
+
+// addAt records a problem of field inside the entry at path p, at the
+// field's line.
+func (d *decoder) addAt(p, field, format string, args ...any) {
+	fp := join(p, field)
+	d.addf(fp, d.lineOf(fp), format, args...)
+}
+
+// checkDatasetID checks the id of the dataset at p, remembering in
+// firstLine where each id was first given.
+func (d *decoder) checkDatasetID(p, id string, firstLine map[string]int) {
+	if msg := checkID("dataset id", id); msg != "" {
+		d.addAt(p, "id", "%s", msg)
+	} else if first, dup := firstLine[id]; dup {
+		d.addAt(p, "id", "duplicate dataset id %q (first at line %d)", id, first)
+	} else {
+		firstLine[id] = d.lineOf(join(p, "id"))
+	}
+}
+
+// checkRateLimit checks the rate_limit block of the dataset at p.
+func (d *decoder) checkRateLimit(p string, rl RateLimit) {
+	if rl.RPS < 0 || rl.RPS != rl.RPS || rl.RPS > 1e9 {
+		d.addAt(p, "rate_limit.rps", "must be a number of requests per second >= 0 (0 = discover the server's limit)")
+	}
+	if g := rl.GlobalRPS; g < 0 || g != g || g > 1e9 || (g > 0 && g < fairness.MinKeyRate) {
+		d.addAt(p, "rate_limit.global_rps", "must be 0 (no global limit) or a number of requests per second from %g", fairness.MinKeyRate)
+	}
+	if rl.Burst < 0 {
+		d.addAt(p, "rate_limit.burst", "must be >= 0 (0 = default)")
+	}
+	if rl.Key != "" {
+		if msg := checkID("rate-limit key", rl.Key); msg != "" {
+			d.addAt(p, "rate_limit.key", "%s", msg)
 		}
 	}
 }
