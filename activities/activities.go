@@ -21,6 +21,7 @@ import (
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 )
@@ -34,7 +35,7 @@ type Fetcher interface {
 type Limiter interface {
 	Wait(ctx context.Context, key string, l ratelimit.Limit) error
 	Freeze(key string, d time.Duration) time.Time
-	Observe(key string, q sferrors.Quota)
+	Observe(key string, q hints.Quota)
 	Status(key string) ratelimit.Status
 }
 
@@ -241,7 +242,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, e)
 		}
 		a.observeRequest(in.Dataset.ID, "ok")
-		a.Limits.Observe(key, sferrors.ParseQuota(page.Header, a.now()))
+		a.Limits.Observe(key, hints.ParseQuota(page.Header, a.now()))
 
 		next := Heartbeat{
 			Generation: st.Generation,

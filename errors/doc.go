@@ -1,5 +1,5 @@
 // Package errors is syncflow's error taxonomy: the one place that decides what
-// a failure means (DESIGN.md §3).
+// a failure means (ARCHITECTURE.md §Failure table).
 //
 // Every failure is one of five classes (Class). Each class has a wire-stable
 // Temporal error type string (the Type* constants, Class.TemporalType,
@@ -18,10 +18,9 @@
 // On the workflow side, ClassOf reads the class (and Details) back from what
 // workflow.ExecuteActivity or a child workflow returned.
 //
-// Hint parsers read what servers say of their limits: ParseRetryAfter,
-// ResponseDate, ParseQuota (IETF RateLimit / RateLimit-Policy fields and the
-// X-RateLimit-* headers) and RateLimitDelay. Every delay they return is
-// clamped to [0, MaxHint].
+// What servers say of their limits (Retry-After, RateLimit, X-RateLimit-*)
+// is read by package ratelimit/hints, which FromResponse consults; every
+// RetryAfter is so clamped to [0, hints.MaxHint].
 //
 // Nothing here puts record data or secrets into an error: URLs pass through
 // Redact, and response bodies are kept only as short printable excerpts.

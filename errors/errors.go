@@ -10,7 +10,7 @@ import (
 // Class is what a failure means, and so how it is treated.
 type Class string
 
-// The five classes of DESIGN.md §3.
+// The five classes (ARCHITECTURE.md §Failure table).
 const (
 	// Transient failures (network errors, 5xx, timeouts) are retried with
 	// exponential backoff and jitter, a bounded number of times.
@@ -84,16 +84,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
-
-// Quota is what a response says of the caller's remaining request budget
-// (RateLimit / RateLimit-Policy fields, X-RateLimit-* headers).
-type Quota struct {
-	Known     bool          // the response said how many requests are left: Remaining is meaningful
-	Limit     float64       // requests allowed per window, 0 when unknown
-	Remaining float64       // requests left in the current window; 0 when unknown (see Known)
-	Reset     time.Duration // time until the window resets, 0 when unknown; clamped to [0, MaxHint]
-	Window    time.Duration // the policy's window, 0 when unknown
-}
 
 // TemporalType returns the wire-stable Temporal error type of c. An unknown
 // class maps to TypeUnrecoverable: a failure nobody understands is not

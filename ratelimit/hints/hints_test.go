@@ -1,4 +1,4 @@
-package errors_test
+package hints_test
 
 import (
 	"net/http"
@@ -8,8 +8,19 @@ import (
 
 	"github.com/stretchr/testify/assert"
 
-	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
+
+// hdr builds a header from name, value pairs; a name may repeat.
+func hdr(kv ...string) http.Header {
+	h := http.Header{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		h.Add(kv[i], kv[i+1])
+	}
+	return h
+}
+
+var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func TestParseRetryAfter(t *testing.T) {
 	date := time.Date(2015, 10, 21, 7, 28, 0, 0, time.UTC) // Wed, 21 Oct 2015 07:28:00 GMT
@@ -53,7 +64,7 @@ func TestParseRetryAfter(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := sferrors.ParseRetryAfter(tt.v, date)
+			got, ok := hints.ParseRetryAfter(tt.v, date)
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.want, got)
 		})
@@ -61,8 +72,8 @@ func TestParseRetryAfter(t *testing.T) {
 }
 
 func TestParseRetryAfterRespectsMaxHint(t *testing.T) {
-	old := sferrors.MaxHint
-	t.Cleanup(func() { sferrors.MaxHint = old })
+	old := hints.MaxHint
+	t.Cleanup(func() { hints.MaxHint = old })
 	tests := []struct {
 		max  time.Duration
 		v    string
@@ -74,8 +85,8 @@ func TestParseRetryAfterRespectsMaxHint(t *testing.T) {
 		{-time.Second, "5", 0},
 	}
 	for _, tt := range tests {
-		sferrors.MaxHint = tt.max
-		got, ok := sferrors.ParseRetryAfter(tt.v, now)
+		hints.MaxHint = tt.max
+		got, ok := hints.ParseRetryAfter(tt.v, now)
 		assert.True(t, ok)
 		assert.Equal(t, tt.want, got, "MaxHint %v, value %q", tt.max, tt.v)
 	}
@@ -95,7 +106,7 @@ func TestResponseDate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.True(t, tt.want.Equal(sferrors.ResponseDate(tt.h, now)))
+			assert.True(t, tt.want.Equal(hints.ResponseDate(tt.h, now)))
 		})
 	}
 }
@@ -105,60 +116,60 @@ func TestParseQuota(t *testing.T) {
 	tests := []struct {
 		name string
 		h    http.Header
-		want sferrors.Quota
+		want hints.Quota
 	}{
-		{"none", nil, sferrors.Quota{}},
+		{"none", nil, hints.Quota{}},
 		{"IETF both fields", hdr("RateLimit", `"default";r=50;t=30`, "RateLimit-Policy", `"default";q=100;w=60`),
-			sferrors.Quota{Known: true, Limit: 100, Remaining: 50, Reset: 30 * time.Second, Window: time.Minute}},
+			hints.Quota{Known: true, Limit: 100, Remaining: 50, Reset: 30 * time.Second, Window: time.Minute}},
 		{"IETF token name and spaces", hdr("RateLimit", `default; r=0; t=5`),
-			sferrors.Quota{Known: true, Remaining: 0, Reset: 5 * time.Second}},
-		{"IETF r without t", hdr("RateLimit", `"x";r=3`), sferrors.Quota{Known: true, Remaining: 3}},
+			hints.Quota{Known: true, Remaining: 0, Reset: 5 * time.Second}},
+		{"IETF r without t", hdr("RateLimit", `"x";r=3`), hints.Quota{Known: true, Remaining: 3}},
 		{"IETF first member counts", hdr("RateLimit", `"burst";r=5;t=1, "day";r=0;t=3000`),
-			sferrors.Quota{Known: true, Remaining: 5, Reset: time.Second}},
+			hints.Quota{Known: true, Remaining: 5, Reset: time.Second}},
 		{"IETF policy matched by name", hdr("RateLimit", `"day";r=10;t=20`, "RateLimit-Policy", `"burst";q=5;w=1, "day";q=1000;w=86400`),
-			sferrors.Quota{Known: true, Limit: 1000, Remaining: 10, Reset: 20 * time.Second, Window: 24 * time.Hour}},
+			hints.Quota{Known: true, Limit: 1000, Remaining: 10, Reset: 20 * time.Second, Window: 24 * time.Hour}},
 		{"IETF policy falls back to first", hdr("RateLimit-Policy", `"a";q=5;w=1;pk=:cHsdsRa894==:, "b";q=7`),
-			sferrors.Quota{Limit: 5, Window: time.Second}},
+			hints.Quota{Limit: 5, Window: time.Second}},
 		{"IETF extra parameters ignored", hdr("RateLimit", `"default";r=9;t=2;pk=:cHsdsRa894==:;foo=?1;bar="x"`),
-			sferrors.Quota{Known: true, Remaining: 9, Reset: 2 * time.Second}},
-		{"IETF t clamped", hdr("RateLimit", `"default";r=0;t=999999`), sferrors.Quota{Known: true, Reset: time.Hour}},
+			hints.Quota{Known: true, Remaining: 9, Reset: 2 * time.Second}},
+		{"IETF t clamped", hdr("RateLimit", `"default";r=0;t=999999`), hints.Quota{Known: true, Reset: time.Hour}},
 		{"IETF duplicated: first valid", hdr("RateLimit", `"default";r=oops`, "RateLimit", `"default";r=4;t=8`, "RateLimit", `"default";r=1;t=1`),
-			sferrors.Quota{Known: true, Remaining: 4, Reset: 8 * time.Second}},
-		{"IETF missing r", hdr("RateLimit", `"default";t=8`), sferrors.Quota{}},
-		{"IETF negative r", hdr("RateLimit", `"default";r=-1;t=8`), sferrors.Quota{}},
-		{"IETF negative t", hdr("RateLimit", `"default";r=1;t=-8`), sferrors.Quota{}},
-		{"IETF unterminated string", hdr("RateLimit", `"default;r=1;t=8`), sferrors.Quota{}},
-		{"IETF trailing comma", hdr("RateLimit", `"default";r=1;t=8,`), sferrors.Quota{}},
-		{"IETF upper-case key", hdr("RateLimit", `"default";R=1`), sferrors.Quota{}},
-		{"IETF integer item", hdr("RateLimit", `5;r=1`), sferrors.Quota{}},
-		{"IETF inner list", hdr("RateLimit", `("a" "b");r=1`), sferrors.Quota{}},
-		{"IETF old dictionary syntax", hdr("RateLimit", `limit=100, remaining=50, reset=5`), sferrors.Quota{}},
-		{"IETF garbage", hdr("RateLimit", `!!!`), sferrors.Quota{}},
-		{"IETF policy missing q", hdr("RateLimit-Policy", `"default";w=60`), sferrors.Quota{}},
+			hints.Quota{Known: true, Remaining: 4, Reset: 8 * time.Second}},
+		{"IETF missing r", hdr("RateLimit", `"default";t=8`), hints.Quota{}},
+		{"IETF negative r", hdr("RateLimit", `"default";r=-1;t=8`), hints.Quota{}},
+		{"IETF negative t", hdr("RateLimit", `"default";r=1;t=-8`), hints.Quota{}},
+		{"IETF unterminated string", hdr("RateLimit", `"default;r=1;t=8`), hints.Quota{}},
+		{"IETF trailing comma", hdr("RateLimit", `"default";r=1;t=8,`), hints.Quota{}},
+		{"IETF upper-case key", hdr("RateLimit", `"default";R=1`), hints.Quota{}},
+		{"IETF integer item", hdr("RateLimit", `5;r=1`), hints.Quota{}},
+		{"IETF inner list", hdr("RateLimit", `("a" "b");r=1`), hints.Quota{}},
+		{"IETF old dictionary syntax", hdr("RateLimit", `limit=100, remaining=50, reset=5`), hints.Quota{}},
+		{"IETF garbage", hdr("RateLimit", `!!!`), hints.Quota{}},
+		{"IETF policy missing q", hdr("RateLimit-Policy", `"default";w=60`), hints.Quota{}},
 		{"X-RateLimit delta reset", hdr("X-RateLimit-Limit", "5000", "X-RateLimit-Remaining", "4999", "X-RateLimit-Reset", "90"),
-			sferrors.Quota{Known: true, Limit: 5000, Remaining: 4999, Reset: 90 * time.Second}},
+			hints.Quota{Known: true, Limit: 5000, Remaining: 4999, Reset: 90 * time.Second}},
 		{"X-RateLimit epoch reset", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+120)),
-			sferrors.Quota{Known: true, Reset: 2 * time.Minute}},
+			hints.Quota{Known: true, Reset: 2 * time.Minute}},
 		{"X-RateLimit epoch reset against the Date header", hdr("Date", "Fri, 01 May 2026 11:59:00 GMT", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+120)),
-			sferrors.Quota{Known: true, Reset: 3 * time.Minute}},
+			hints.Quota{Known: true, Reset: 3 * time.Minute}},
 		{"X-RateLimit epoch in milliseconds", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch*1000+1500)),
-			sferrors.Quota{Known: true, Reset: 1500 * time.Millisecond}},
+			hints.Quota{Known: true, Reset: 1500 * time.Millisecond}},
 		{"X-RateLimit past epoch", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch-100)),
-			sferrors.Quota{Known: true, Reset: 0}},
+			hints.Quota{Known: true, Reset: 0}},
 		{"X-RateLimit far epoch clamped", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+86400)),
-			sferrors.Quota{Known: true, Reset: time.Hour}},
-		{"X-RateLimit garbage ignored", hdr("X-RateLimit-Limit", "lots", "X-RateLimit-Remaining", "-1", "X-RateLimit-Reset", "soon"), sferrors.Quota{}},
+			hints.Quota{Known: true, Reset: time.Hour}},
+		{"X-RateLimit garbage ignored", hdr("X-RateLimit-Limit", "lots", "X-RateLimit-Remaining", "-1", "X-RateLimit-Reset", "soon"), hints.Quota{}},
 		{"X-RateLimit duplicated: first valid", hdr("X-RateLimit-Remaining", "n/a", "X-RateLimit-Remaining", "7", "X-RateLimit-Remaining", "3"),
-			sferrors.Quota{Known: true, Remaining: 7}},
-		{"X-RateLimit old draft list syntax", hdr("X-RateLimit-Limit", "100, 100;w=60"), sferrors.Quota{Limit: 100}},
+			hints.Quota{Known: true, Remaining: 7}},
+		{"X-RateLimit old draft list syntax", hdr("X-RateLimit-Limit", "100, 100;w=60"), hints.Quota{Limit: 100}},
 		{"draft-06 names", hdr("RateLimit-Limit", "10", "RateLimit-Remaining", "2", "RateLimit-Reset", "4"),
-			sferrors.Quota{Known: true, Limit: 10, Remaining: 2, Reset: 4 * time.Second}},
+			hints.Quota{Known: true, Limit: 10, Remaining: 2, Reset: 4 * time.Second}},
 		{"IETF wins over X-RateLimit", hdr("RateLimit", `"d";r=1;t=2`, "X-RateLimit-Remaining", "99", "X-RateLimit-Reset", "50", "X-RateLimit-Limit", "100"),
-			sferrors.Quota{Known: true, Limit: 100, Remaining: 1, Reset: 2 * time.Second}},
+			hints.Quota{Known: true, Limit: 100, Remaining: 1, Reset: 2 * time.Second}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			assert.Equal(t, tt.want, sferrors.ParseQuota(tt.h, now))
+			assert.Equal(t, tt.want, hints.ParseQuota(tt.h, now))
 		})
 	}
 }
@@ -191,9 +202,56 @@ func TestRateLimitDelay(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := sferrors.RateLimitDelay(tt.h, now)
+			got, ok := hints.RateLimitDelay(tt.h, now)
 			assert.Equal(t, tt.ok, ok)
 			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestRetryAfter(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		want time.Duration
+		ok   bool
+	}{
+		{"none", nil, 0, false},
+		{"seconds", hdr("Retry-After", "10"), 10 * time.Second, true},
+		{"date against Date", hdr("Date", "Fri, 01 May 2026 10:00:00 GMT", "Retry-After", "Fri, 01 May 2026 10:00:45 GMT"), 45 * time.Second, true},
+		{"date against now without Date", hdr("Retry-After", "Fri, 01 May 2026 12:00:30 GMT"), 30 * time.Second, true},
+		{"first valid of duplicates", hdr("Retry-After", "later", "Retry-After", "3"), 3 * time.Second, true},
+		{"none valid", hdr("Retry-After", "soon"), 0, false},
+		{"quota headers are not Retry-After", hdr("RateLimit", `"d";r=0;t=50`), 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, ok := hints.RetryAfter(tt.h, now)
+			assert.Equal(t, tt.ok, ok)
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestExhausted(t *testing.T) {
+	tests := []struct {
+		name string
+		h    http.Header
+		want bool
+	}{
+		{"nothing", nil, false},
+		{"RateLimit r=0", hdr("RateLimit", `"d";r=0;t=5`), true},
+		{"RateLimit r>0", hdr("RateLimit", `"d";r=3;t=5`), false},
+		{"X-RateLimit-Remaining 0", hdr("X-RateLimit-Remaining", "0"), true},
+		{"RateLimit-Remaining 0", hdr("RateLimit-Remaining", "0"), true},
+		{"X-RateLimit-Remaining left", hdr("X-RateLimit-Remaining", "10"), false},
+		{"either source suffices", hdr("RateLimit", `"d";r=5`, "X-RateLimit-Remaining", "0"), true},
+		{"malformed RateLimit ignored", hdr("RateLimit", `"d";r=-1`), false},
+		{"Retry-After alone is not a quota", hdr("Retry-After", "5"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			assert.Equal(t, tt.want, hints.Exhausted(tt.h))
 		})
 	}
 }
