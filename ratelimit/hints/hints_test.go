@@ -111,63 +111,67 @@ func TestResponseDate(t *testing.T) {
 	}
 }
 
+// epoch is now as a Unix time, for X-RateLimit-Reset epochs.
+var epoch = now.Unix()
+
+// parseQuotaTests are the cases of TestParseQuota.
+var parseQuotaTests = []struct {
+	name string
+	h    http.Header
+	want hints.Quota
+}{
+	{"none", nil, hints.Quota{}},
+	{"IETF both fields", hdr("RateLimit", `"default";r=50;t=30`, "RateLimit-Policy", `"default";q=100;w=60`),
+		hints.Quota{Known: true, Limit: 100, Remaining: 50, Reset: 30 * time.Second, Window: time.Minute}},
+	{"IETF token name and spaces", hdr("RateLimit", `default; r=0; t=5`),
+		hints.Quota{Known: true, Remaining: 0, Reset: 5 * time.Second}},
+	{"IETF r without t", hdr("RateLimit", `"x";r=3`), hints.Quota{Known: true, Remaining: 3}},
+	{"IETF first member counts", hdr("RateLimit", `"burst";r=5;t=1, "day";r=0;t=3000`),
+		hints.Quota{Known: true, Remaining: 5, Reset: time.Second}},
+	{"IETF policy matched by name", hdr("RateLimit", `"day";r=10;t=20`, "RateLimit-Policy", `"burst";q=5;w=1, "day";q=1000;w=86400`),
+		hints.Quota{Known: true, Limit: 1000, Remaining: 10, Reset: 20 * time.Second, Window: 24 * time.Hour}},
+	{"IETF policy falls back to first", hdr("RateLimit-Policy", `"a";q=5;w=1;pk=:cHsdsRa894==:, "b";q=7`),
+		hints.Quota{Limit: 5, Window: time.Second}},
+	{"IETF extra parameters ignored", hdr("RateLimit", `"default";r=9;t=2;pk=:cHsdsRa894==:;foo=?1;bar="x"`),
+		hints.Quota{Known: true, Remaining: 9, Reset: 2 * time.Second}},
+	{"IETF t clamped", hdr("RateLimit", `"default";r=0;t=999999`), hints.Quota{Known: true, Reset: time.Hour}},
+	{"IETF duplicated: first valid", hdr("RateLimit", `"default";r=oops`, "RateLimit", `"default";r=4;t=8`, "RateLimit", `"default";r=1;t=1`),
+		hints.Quota{Known: true, Remaining: 4, Reset: 8 * time.Second}},
+	{"IETF missing r", hdr("RateLimit", `"default";t=8`), hints.Quota{}},
+	{"IETF negative r", hdr("RateLimit", `"default";r=-1;t=8`), hints.Quota{}},
+	{"IETF negative t", hdr("RateLimit", `"default";r=1;t=-8`), hints.Quota{}},
+	{"IETF unterminated string", hdr("RateLimit", `"default;r=1;t=8`), hints.Quota{}},
+	{"IETF trailing comma", hdr("RateLimit", `"default";r=1;t=8,`), hints.Quota{}},
+	{"IETF upper-case key", hdr("RateLimit", `"default";R=1`), hints.Quota{}},
+	{"IETF integer item", hdr("RateLimit", `5;r=1`), hints.Quota{}},
+	{"IETF inner list", hdr("RateLimit", `("a" "b");r=1`), hints.Quota{}},
+	{"IETF old dictionary syntax", hdr("RateLimit", `limit=100, remaining=50, reset=5`), hints.Quota{}},
+	{"IETF garbage", hdr("RateLimit", `!!!`), hints.Quota{}},
+	{"IETF policy missing q", hdr("RateLimit-Policy", `"default";w=60`), hints.Quota{}},
+	{"X-RateLimit delta reset", hdr("X-RateLimit-Limit", "5000", "X-RateLimit-Remaining", "4999", "X-RateLimit-Reset", "90"),
+		hints.Quota{Known: true, Limit: 5000, Remaining: 4999, Reset: 90 * time.Second}},
+	{"X-RateLimit epoch reset", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+120)),
+		hints.Quota{Known: true, Reset: 2 * time.Minute}},
+	{"X-RateLimit epoch reset against the Date header", hdr("Date", "Fri, 01 May 2026 11:59:00 GMT", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+120)),
+		hints.Quota{Known: true, Reset: 3 * time.Minute}},
+	{"X-RateLimit epoch in milliseconds", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch*1000+1500)),
+		hints.Quota{Known: true, Reset: 1500 * time.Millisecond}},
+	{"X-RateLimit past epoch", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch-100)),
+		hints.Quota{Known: true, Reset: 0}},
+	{"X-RateLimit far epoch clamped", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+86400)),
+		hints.Quota{Known: true, Reset: time.Hour}},
+	{"X-RateLimit garbage ignored", hdr("X-RateLimit-Limit", "lots", "X-RateLimit-Remaining", "-1", "X-RateLimit-Reset", "soon"), hints.Quota{}},
+	{"X-RateLimit duplicated: first valid", hdr("X-RateLimit-Remaining", "n/a", "X-RateLimit-Remaining", "7", "X-RateLimit-Remaining", "3"),
+		hints.Quota{Known: true, Remaining: 7}},
+	{"X-RateLimit old draft list syntax", hdr("X-RateLimit-Limit", "100, 100;w=60"), hints.Quota{Limit: 100}},
+	{"draft-06 names", hdr("RateLimit-Limit", "10", "RateLimit-Remaining", "2", "RateLimit-Reset", "4"),
+		hints.Quota{Known: true, Limit: 10, Remaining: 2, Reset: 4 * time.Second}},
+	{"IETF wins over X-RateLimit", hdr("RateLimit", `"d";r=1;t=2`, "X-RateLimit-Remaining", "99", "X-RateLimit-Reset", "50", "X-RateLimit-Limit", "100"),
+		hints.Quota{Known: true, Limit: 100, Remaining: 1, Reset: 2 * time.Second}},
+}
+
 func TestParseQuota(t *testing.T) {
-	epoch := now.Unix()
-	tests := []struct {
-		name string
-		h    http.Header
-		want hints.Quota
-	}{
-		{"none", nil, hints.Quota{}},
-		{"IETF both fields", hdr("RateLimit", `"default";r=50;t=30`, "RateLimit-Policy", `"default";q=100;w=60`),
-			hints.Quota{Known: true, Limit: 100, Remaining: 50, Reset: 30 * time.Second, Window: time.Minute}},
-		{"IETF token name and spaces", hdr("RateLimit", `default; r=0; t=5`),
-			hints.Quota{Known: true, Remaining: 0, Reset: 5 * time.Second}},
-		{"IETF r without t", hdr("RateLimit", `"x";r=3`), hints.Quota{Known: true, Remaining: 3}},
-		{"IETF first member counts", hdr("RateLimit", `"burst";r=5;t=1, "day";r=0;t=3000`),
-			hints.Quota{Known: true, Remaining: 5, Reset: time.Second}},
-		{"IETF policy matched by name", hdr("RateLimit", `"day";r=10;t=20`, "RateLimit-Policy", `"burst";q=5;w=1, "day";q=1000;w=86400`),
-			hints.Quota{Known: true, Limit: 1000, Remaining: 10, Reset: 20 * time.Second, Window: 24 * time.Hour}},
-		{"IETF policy falls back to first", hdr("RateLimit-Policy", `"a";q=5;w=1;pk=:cHsdsRa894==:, "b";q=7`),
-			hints.Quota{Limit: 5, Window: time.Second}},
-		{"IETF extra parameters ignored", hdr("RateLimit", `"default";r=9;t=2;pk=:cHsdsRa894==:;foo=?1;bar="x"`),
-			hints.Quota{Known: true, Remaining: 9, Reset: 2 * time.Second}},
-		{"IETF t clamped", hdr("RateLimit", `"default";r=0;t=999999`), hints.Quota{Known: true, Reset: time.Hour}},
-		{"IETF duplicated: first valid", hdr("RateLimit", `"default";r=oops`, "RateLimit", `"default";r=4;t=8`, "RateLimit", `"default";r=1;t=1`),
-			hints.Quota{Known: true, Remaining: 4, Reset: 8 * time.Second}},
-		{"IETF missing r", hdr("RateLimit", `"default";t=8`), hints.Quota{}},
-		{"IETF negative r", hdr("RateLimit", `"default";r=-1;t=8`), hints.Quota{}},
-		{"IETF negative t", hdr("RateLimit", `"default";r=1;t=-8`), hints.Quota{}},
-		{"IETF unterminated string", hdr("RateLimit", `"default;r=1;t=8`), hints.Quota{}},
-		{"IETF trailing comma", hdr("RateLimit", `"default";r=1;t=8,`), hints.Quota{}},
-		{"IETF upper-case key", hdr("RateLimit", `"default";R=1`), hints.Quota{}},
-		{"IETF integer item", hdr("RateLimit", `5;r=1`), hints.Quota{}},
-		{"IETF inner list", hdr("RateLimit", `("a" "b");r=1`), hints.Quota{}},
-		{"IETF old dictionary syntax", hdr("RateLimit", `limit=100, remaining=50, reset=5`), hints.Quota{}},
-		{"IETF garbage", hdr("RateLimit", `!!!`), hints.Quota{}},
-		{"IETF policy missing q", hdr("RateLimit-Policy", `"default";w=60`), hints.Quota{}},
-		{"X-RateLimit delta reset", hdr("X-RateLimit-Limit", "5000", "X-RateLimit-Remaining", "4999", "X-RateLimit-Reset", "90"),
-			hints.Quota{Known: true, Limit: 5000, Remaining: 4999, Reset: 90 * time.Second}},
-		{"X-RateLimit epoch reset", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+120)),
-			hints.Quota{Known: true, Reset: 2 * time.Minute}},
-		{"X-RateLimit epoch reset against the Date header", hdr("Date", "Fri, 01 May 2026 11:59:00 GMT", "X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+120)),
-			hints.Quota{Known: true, Reset: 3 * time.Minute}},
-		{"X-RateLimit epoch in milliseconds", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch*1000+1500)),
-			hints.Quota{Known: true, Reset: 1500 * time.Millisecond}},
-		{"X-RateLimit past epoch", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch-100)),
-			hints.Quota{Known: true, Reset: 0}},
-		{"X-RateLimit far epoch clamped", hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", itoa(epoch+86400)),
-			hints.Quota{Known: true, Reset: time.Hour}},
-		{"X-RateLimit garbage ignored", hdr("X-RateLimit-Limit", "lots", "X-RateLimit-Remaining", "-1", "X-RateLimit-Reset", "soon"), hints.Quota{}},
-		{"X-RateLimit duplicated: first valid", hdr("X-RateLimit-Remaining", "n/a", "X-RateLimit-Remaining", "7", "X-RateLimit-Remaining", "3"),
-			hints.Quota{Known: true, Remaining: 7}},
-		{"X-RateLimit old draft list syntax", hdr("X-RateLimit-Limit", "100, 100;w=60"), hints.Quota{Limit: 100}},
-		{"draft-06 names", hdr("RateLimit-Limit", "10", "RateLimit-Remaining", "2", "RateLimit-Reset", "4"),
-			hints.Quota{Known: true, Limit: 10, Remaining: 2, Reset: 4 * time.Second}},
-		{"IETF wins over X-RateLimit", hdr("RateLimit", `"d";r=1;t=2`, "X-RateLimit-Remaining", "99", "X-RateLimit-Reset", "50", "X-RateLimit-Limit", "100"),
-			hints.Quota{Known: true, Limit: 100, Remaining: 1, Reset: 2 * time.Second}},
-	}
-	for _, tt := range tests {
+	for _, tt := range parseQuotaTests {
 		t.Run(tt.name, func(t *testing.T) {
 			assert.Equal(t, tt.want, hints.ParseQuota(tt.h, now))
 		})
