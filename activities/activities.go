@@ -9,18 +9,17 @@ package activities
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	sdklog "go.temporal.io/sdk/log"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 )
@@ -34,7 +33,7 @@ type Fetcher interface {
 type Limiter interface {
 	Wait(ctx context.Context, key string, l ratelimit.Limit) error
 	Freeze(key string, d time.Duration) time.Time
-	Observe(key string, q sferrors.Quota)
+	Observe(key string, q hints.Quota)
 	Status(key string) ratelimit.Status
 }
 
@@ -241,7 +240,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, e)
 		}
 		a.observeRequest(in.Dataset.ID, "ok")
-		a.Limits.Observe(key, sferrors.ParseQuota(page.Header, a.now()))
+		a.Limits.Observe(key, hints.ParseQuota(page.Header, a.now()))
 
 		next := Heartbeat{
 			Generation: st.Generation,
@@ -319,8 +318,8 @@ func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error
 }
 
 // fail logs a classified failure with what is needed to debug it and converts
-// it into the ApplicationError the activity returns. Transient failures get
-// an exponential, fully jittered retry delay.
+// it into the ApplicationError the activity returns (sferrors.ToActivityError:
+// transient failures get the failure table's jittered retry delay).
 func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error) error {
 	log := sdklog.With(activity.GetLogger(ctx), "dataset", dataset)
 	info := activity.GetInfo(ctx)
@@ -337,37 +336,12 @@ func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error
 	switch e.Class {
 	case sferrors.Transient:
 		log.Warn("transient failure: will retry", append(kv, "error", e.Error())...)
-		return temporal.NewApplicationErrorWithOptions(e.Error(), sferrors.TypeTransient, temporal.ApplicationErrorOptions{
-			NextRetryDelay: backoff(info.Attempt),
-			Cause:          e.Err,
-			Details:        []any{sferrors.Details{Class: e.Class, Op: e.Op, Status: e.Status, Method: e.Method, URL: e.URL}},
-		})
 	case sferrors.Cancelled:
 		log.Info("cancelled", kv...)
 	default:
 		log.Error("failure: not retried", append(kv, "error", e.Error())...)
 	}
-	return sferrors.ToApplicationError(e)
-}
-
-// Backoff parameters for transient failures: exponential with full jitter.
-const (
-	backoffBase  = time.Second
-	backoffCap   = time.Minute
-	backoffFloor = 100 * time.Millisecond
-)
-
-// backoff is the delay before retry number attempt+1: uniform in
-// [floor, min(cap, base*2^(attempt-1))] ("full jitter").
-func backoff(attempt int32) time.Duration {
-	ceil := backoffCap
-	if attempt < 1 {
-		attempt = 1
-	}
-	if attempt < 7 {
-		ceil = min(backoffCap, backoffBase<<(attempt-1))
-	}
-	return backoffFloor + time.Duration(rand.Int64N(int64(ceil-backoffFloor)+1))
+	return sferrors.ToActivityError(e, info.Attempt)
 }
 
 // classifySinkError decides what a sink failure means: a cancelled context

@@ -1,9 +1,14 @@
-// Package errors is syncflow's error taxonomy: the one place that decides what
-// a failure means (DESIGN.md §3).
+// Package errors is syncflow's failure taxonomy: the one place that decides
+// what a failure means and how it is treated (ARCHITECTURE.md §Failure
+// table).
 //
-// Every failure is one of five classes (Class). Each class has a wire-stable
-// Temporal error type string (the Type* constants, Class.TemporalType,
-// ClassFromType).
+// Every failure is one of five classes (Class). The failure table
+// (FailureTable, Class.Treatment) says, per class, its wire-stable Temporal
+// error type (the Type* constants, Class.TemporalType, ClassFromType),
+// whether it is retried (Class.Retryable), whether a retry uses up an
+// attempt (Class.CountsAttempts), whether it stops a batch
+// (Class.StopsBatch) and its Backoff. RetryPolicy is the table as a Temporal
+// retry policy; nothing else writes those numbers down.
 //
 // On the activity side:
 //   - FromResponse classifies an HTTP response by status and headers;
@@ -13,15 +18,17 @@
 //     error);
 //   - ToApplicationError turns any of these into the
 //     *temporal.ApplicationError the activity returns, with the retry
-//     behaviour of its class and Details for the workflow.
+//     behaviour of its class and Details for the workflow; ToActivityError
+//     adds, for a transient failure, the table's jittered backoff delay for
+//     the attempt that failed.
 //
 // On the workflow side, ClassOf reads the class (and Details) back from what
-// workflow.ExecuteActivity or a child workflow returned.
+// workflow.ExecuteActivity or a child workflow returned; the table's readers
+// (RetryPolicy, Class.StopsBatch) are deterministic.
 //
-// Hint parsers read what servers say of their limits: ParseRetryAfter,
-// ResponseDate, ParseQuota (IETF RateLimit / RateLimit-Policy fields and the
-// X-RateLimit-* headers) and RateLimitDelay. Every delay they return is
-// clamped to [0, MaxHint].
+// What servers say of their limits (Retry-After, RateLimit, X-RateLimit-*)
+// is read by package ratelimit/hints, which FromResponse consults; every
+// RetryAfter is so clamped to [0, hints.MaxHint].
 //
 // Nothing here puts record data or secrets into an error: URLs pass through
 // Redact, and response bodies are kept only as short printable excerpts.

@@ -10,7 +10,8 @@ import (
 // Class is what a failure means, and so how it is treated.
 type Class string
 
-// The five classes of DESIGN.md §3.
+// The five classes. How each is treated is written once, in the failure
+// table (FailureTable; ARCHITECTURE.md §Failure table).
 const (
 	// Transient failures (network errors, 5xx, timeouts) are retried with
 	// exponential backoff and jitter, a bounded number of times.
@@ -21,7 +22,8 @@ const (
 	// InvalidRequest failures (400, 404, 422, bad configuration) are not
 	// retried; the task fails, a batch goes on.
 	InvalidRequest Class = "invalid_request"
-	// Cancelled means the task was cancelled by its operator.
+	// Cancelled means the task was cancelled by its operator (or its
+	// batch); it is not retried and stops no batch.
 	Cancelled Class = "cancelled"
 	// Unrecoverable failures (401, certificate errors, sink errors) are not
 	// retried; the task fails and a batch stops.
@@ -84,59 +86,6 @@ func (e *Error) Error() string {
 
 // Unwrap returns the cause.
 func (e *Error) Unwrap() error { return e.Err }
-
-// Quota is what a response says of the caller's remaining request budget
-// (RateLimit / RateLimit-Policy fields, X-RateLimit-* headers).
-type Quota struct {
-	Known     bool          // the response said how many requests are left: Remaining is meaningful
-	Limit     float64       // requests allowed per window, 0 when unknown
-	Remaining float64       // requests left in the current window; 0 when unknown (see Known)
-	Reset     time.Duration // time until the window resets, 0 when unknown; clamped to [0, MaxHint]
-	Window    time.Duration // the policy's window, 0 when unknown
-}
-
-// TemporalType returns the wire-stable Temporal error type of c. An unknown
-// class maps to TypeUnrecoverable: a failure nobody understands is not
-// retried.
-func (c Class) TemporalType() string {
-	switch c {
-	case Transient:
-		return TypeTransient
-	case RateLimited:
-		return TypeRateLimited
-	case InvalidRequest:
-		return TypeInvalidRequest
-	case Cancelled:
-		return TypeCancelled
-	default:
-		return TypeUnrecoverable
-	}
-}
-
-// ClassFromType is the inverse of TemporalType; ok is false when t is not one
-// of the Type* constants.
-func ClassFromType(t string) (c Class, ok bool) {
-	switch t {
-	case TypeTransient:
-		return Transient, true
-	case TypeRateLimited:
-		return RateLimited, true
-	case TypeInvalidRequest:
-		return InvalidRequest, true
-	case TypeCancelled:
-		return Cancelled, true
-	case TypeUnrecoverable:
-		return Unrecoverable, true
-	default:
-		return "", false
-	}
-}
-
-// Retryable reports whether failures of class c are worth another attempt:
-// Transient and RateLimited are, the others are not.
-func (c Class) Retryable() bool {
-	return c == Transient || c == RateLimited
-}
 
 // New returns an *Error of the given class for operation op, caused by err
 // (which may be nil). Callers that fill in URL must pass it through Redact.

@@ -117,53 +117,62 @@ func (timeoutError) Error() string   { return "i/o timeout" }
 func (timeoutError) Timeout() bool   { return true }
 func (timeoutError) Temporary() bool { return true }
 
+var (
+	alreadyClassified = sferrors.New(sferrors.InvalidRequest, "config", nil)
+	testCert          = &x509.Certificate{}
+)
+
+// opErr is a read that failed with errno.
+func opErr(errno error) error {
+	return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
+}
+
+// urlErr is err as net/http returns it, with a secret in the URL.
+func urlErr(err error) error {
+	return &url.Error{Op: "Get", URL: "https://api.example.com/orders?token=s3cr3t", Err: err}
+}
+
+// classifyTests are the cases of TestClassify.
+var classifyTests = []struct {
+	name string
+	err  error
+	want sferrors.Class
+}{
+	{"context canceled", context.Canceled, sferrors.Cancelled},
+	{"deadline exceeded", context.DeadlineExceeded, sferrors.Transient},
+	{"net.Error timeout", timeoutError{}, sferrors.Transient},
+	{"os deadline exceeded", os.ErrDeadlineExceeded, sferrors.Transient},
+	{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: timeoutError{}}, sferrors.Transient},
+	{"dns not found", &net.DNSError{Err: "no such host", Name: "api.example.invalid", IsNotFound: true}, sferrors.Unrecoverable},
+	{"dns temporary", &net.DNSError{Err: "server misbehaving", Name: "api.example.com", IsTemporary: true}, sferrors.Transient},
+	{"dns timeout", &net.DNSError{Err: "i/o timeout", Name: "api.example.com", IsTimeout: true}, sferrors.Transient},
+	{"unknown authority", x509.UnknownAuthorityError{Cert: testCert}, sferrors.Unrecoverable},
+	{"hostname mismatch", x509.HostnameError{Certificate: testCert, Host: "api.example.com"}, sferrors.Unrecoverable},
+	{"certificate expired", x509.CertificateInvalidError{Cert: testCert, Reason: x509.Expired}, sferrors.Unrecoverable},
+	{"tls verification", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{Cert: testCert}}, sferrors.Unrecoverable},
+	{"tls record header", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, sferrors.Unrecoverable},
+	{"connection reset", opErr(syscall.ECONNRESET), sferrors.Transient},
+	{"connection refused", opErr(syscall.ECONNREFUSED), sferrors.Transient},
+	{"connection aborted", opErr(syscall.ECONNABORTED), sferrors.Transient},
+	{"broken pipe", opErr(syscall.EPIPE), sferrors.Transient},
+	{"bare errno", syscall.ECONNRESET, sferrors.Transient},
+	{"unexpected EOF", io.ErrUnexpectedEOF, sferrors.Transient},
+	{"EOF mid-body", io.EOF, sferrors.Transient},
+	{"headers cut off", urlErr(fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", textproto.ProtocolError("malformed MIME header: missing colon"))), sferrors.Transient},
+	{"other net.OpError", &net.OpError{Op: "dial", Net: "tcp", Err: stderrors.New("network is down somehow")}, sferrors.Transient},
+	{"url error around refused", urlErr(opErr(syscall.ECONNREFUSED)), sferrors.Transient},
+	{"url error around timeout", urlErr(timeoutError{}), sferrors.Transient},
+	{"url error around EOF", urlErr(io.EOF), sferrors.Transient},
+	{"url error around certificate", urlErr(&tls.CertificateVerificationError{Err: x509.HostnameError{Certificate: testCert, Host: "h"}}), sferrors.Unrecoverable},
+	{"url error around unknown host", urlErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "h", IsNotFound: true}}), sferrors.Unrecoverable},
+	{"url error around something else", urlErr(stderrors.New("unsupported protocol scheme")), sferrors.Unrecoverable},
+	{"net.OpError around certificate", &net.OpError{Op: "remote error", Err: tls.RecordHeaderError{Msg: "bad"}}, sferrors.Unrecoverable},
+	{"anything else", stderrors.New("boom"), sferrors.Unrecoverable},
+	{"already classified", alreadyClassified, sferrors.InvalidRequest},
+}
+
 func TestClassify(t *testing.T) {
-	already := sferrors.New(sferrors.InvalidRequest, "config", nil)
-	cert := &x509.Certificate{}
-	opErr := func(errno error) error {
-		return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
-	}
-	urlErr := func(err error) error {
-		return &url.Error{Op: "Get", URL: "https://api.example.com/orders?token=s3cr3t", Err: err}
-	}
-	tests := []struct {
-		name string
-		err  error
-		want sferrors.Class
-	}{
-		{"context canceled", context.Canceled, sferrors.Cancelled},
-		{"deadline exceeded", context.DeadlineExceeded, sferrors.Transient},
-		{"net.Error timeout", timeoutError{}, sferrors.Transient},
-		{"os deadline exceeded", os.ErrDeadlineExceeded, sferrors.Transient},
-		{"dial timeout", &net.OpError{Op: "dial", Net: "tcp", Err: timeoutError{}}, sferrors.Transient},
-		{"dns not found", &net.DNSError{Err: "no such host", Name: "api.example.invalid", IsNotFound: true}, sferrors.Unrecoverable},
-		{"dns temporary", &net.DNSError{Err: "server misbehaving", Name: "api.example.com", IsTemporary: true}, sferrors.Transient},
-		{"dns timeout", &net.DNSError{Err: "i/o timeout", Name: "api.example.com", IsTimeout: true}, sferrors.Transient},
-		{"unknown authority", x509.UnknownAuthorityError{Cert: cert}, sferrors.Unrecoverable},
-		{"hostname mismatch", x509.HostnameError{Certificate: cert, Host: "api.example.com"}, sferrors.Unrecoverable},
-		{"certificate expired", x509.CertificateInvalidError{Cert: cert, Reason: x509.Expired}, sferrors.Unrecoverable},
-		{"tls verification", &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{Cert: cert}}, sferrors.Unrecoverable},
-		{"tls record header", tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, sferrors.Unrecoverable},
-		{"connection reset", opErr(syscall.ECONNRESET), sferrors.Transient},
-		{"connection refused", opErr(syscall.ECONNREFUSED), sferrors.Transient},
-		{"connection aborted", opErr(syscall.ECONNABORTED), sferrors.Transient},
-		{"broken pipe", opErr(syscall.EPIPE), sferrors.Transient},
-		{"bare errno", syscall.ECONNRESET, sferrors.Transient},
-		{"unexpected EOF", io.ErrUnexpectedEOF, sferrors.Transient},
-		{"EOF mid-body", io.EOF, sferrors.Transient},
-		{"headers cut off", urlErr(fmt.Errorf("net/http: HTTP/1.x transport connection broken: %w", textproto.ProtocolError("malformed MIME header: missing colon"))), sferrors.Transient},
-		{"other net.OpError", &net.OpError{Op: "dial", Net: "tcp", Err: stderrors.New("network is down somehow")}, sferrors.Transient},
-		{"url error around refused", urlErr(opErr(syscall.ECONNREFUSED)), sferrors.Transient},
-		{"url error around timeout", urlErr(timeoutError{}), sferrors.Transient},
-		{"url error around EOF", urlErr(io.EOF), sferrors.Transient},
-		{"url error around certificate", urlErr(&tls.CertificateVerificationError{Err: x509.HostnameError{Certificate: cert, Host: "h"}}), sferrors.Unrecoverable},
-		{"url error around unknown host", urlErr(&net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "h", IsNotFound: true}}), sferrors.Unrecoverable},
-		{"url error around something else", urlErr(stderrors.New("unsupported protocol scheme")), sferrors.Unrecoverable},
-		{"net.OpError around certificate", &net.OpError{Op: "remote error", Err: tls.RecordHeaderError{Msg: "bad"}}, sferrors.Unrecoverable},
-		{"anything else", stderrors.New("boom"), sferrors.Unrecoverable},
-		{"already classified", already, sferrors.InvalidRequest},
-	}
-	for _, tt := range tests {
+	for _, tt := range classifyTests {
 		for _, wrapped := range []bool{false, true} {
 			name := tt.name
 			err := tt.err

@@ -1,38 +1,19 @@
 package errors_test
 
 import (
-	"math"
 	"net/http"
 	"testing"
 	"time"
 
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
-// FuzzParseRetryAfter checks that no Retry-After value makes ParseRetryAfter
-// panic or return a delay outside [0, MaxHint], and that a refused value
-// gives 0. Seeds live in testdata/fuzz/FuzzParseRetryAfter.
-func FuzzParseRetryAfter(f *testing.F) {
-	f.Fuzz(func(t *testing.T, v string, dateUnix int64) {
-		date := time.Unix(dateUnix%(1<<40), 0).UTC()
-		d, ok := sferrors.ParseRetryAfter(v, date)
-		if d < 0 || d > sferrors.MaxHint {
-			t.Fatalf("ParseRetryAfter(%q) = %v, outside [0, %v]", v, d, sferrors.MaxHint)
-		}
-		if !ok && d != 0 {
-			t.Fatalf("ParseRetryAfter(%q) refused the value but returned %v", v, d)
-		}
-		h := http.Header{"Retry-After": {v}}
-		if rd, rok := sferrors.RateLimitDelay(h, date); rok != ok || rd != d {
-			t.Fatalf("RateLimitDelay disagrees with ParseRetryAfter on %q: %v,%v vs %v,%v", v, rd, rok, d, ok)
-		}
-	})
-}
-
-// FuzzParseQuota checks that no combination of quota headers makes
-// ParseQuota, RateLimitDelay or FromResponse panic, and that every duration
-// they return is within bounds. Seeds live in testdata/fuzz/FuzzParseQuota.
-func FuzzParseQuota(f *testing.F) {
+// FuzzFromResponse checks that no combination of quota headers makes
+// FromResponse panic, and that the delay a throttled response carries is
+// within [0, hints.MaxHint]. Its inputs are those of hints.FuzzParseQuota;
+// seeds live in testdata/fuzz/FuzzFromResponse.
+func FuzzFromResponse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, rateLimit, policy, limit, remaining, reset, date string) {
 		h := http.Header{}
 		for k, v := range map[string]string{
@@ -48,28 +29,9 @@ func FuzzParseQuota(f *testing.F) {
 			}
 		}
 		now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
-		q := sferrors.ParseQuota(h, now)
-		if q.Reset < 0 || q.Reset > sferrors.MaxHint {
-			t.Fatalf("Reset %v outside [0, %v]", q.Reset, sferrors.MaxHint)
-		}
-		if q.Window < 0 {
-			t.Fatalf("negative Window %v", q.Window)
-		}
-		for name, n := range map[string]float64{"Limit": q.Limit, "Remaining": q.Remaining} {
-			if n < 0 || math.IsNaN(n) || math.IsInf(n, 0) {
-				t.Fatalf("%s = %v", name, n)
-			}
-		}
-		if !q.Known && q.Remaining != 0 {
-			t.Fatalf("Remaining %v without Known", q.Remaining)
-		}
-		d, ok := sferrors.RateLimitDelay(h, now)
-		if d < 0 || d > sferrors.MaxHint || (!ok && d != 0) {
-			t.Fatalf("RateLimitDelay = %v, %v", d, ok)
-		}
 		for _, status := range []int{403, 429, 503} {
 			e := sferrors.FromResponse("GET", "https://h/", status, h, nil, now)
-			if e == nil || e.RetryAfter < 0 || e.RetryAfter > sferrors.MaxHint {
+			if e == nil || e.RetryAfter < 0 || e.RetryAfter > hints.MaxHint {
 				t.Fatalf("FromResponse(%d) = %+v", status, e)
 			}
 		}

@@ -7,6 +7,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // MaxBodyExcerpt is the most bytes of a response body an *Error keeps.
@@ -16,10 +18,10 @@ const MaxBodyExcerpt = 512
 const OpFetch = "fetch"
 
 // FromResponse classifies an HTTP response by its status and headers
-// (DESIGN.md §3); it returns nil for a success (1xx is not expected here).
+// (ARCHITECTURE.md §Failure table); it returns nil for a success (1xx is not expected here).
 //
 //   - 2xx and 3xx: nil. Quota headers on a success are for the limiter
-//     (ParseQuota), not a failure: the page was served.
+//     (hints.ParseQuota), not a failure: the page was served.
 //   - 429: RateLimited.
 //   - 403 with a rate-limit signal (a valid Retry-After, as GitHub sends for
 //     its secondary limits; X-RateLimit-Remaining: 0; RateLimit r=0):
@@ -30,7 +32,7 @@ const OpFetch = "fetch"
 //   - 501 and every other 4xx (400, 404, 405, 410, 422, ...): InvalidRequest.
 //   - any other status: Unrecoverable.
 //
-// A RateLimited error carries RetryAfter = RateLimitDelay(h, now), or 0 when
+// A RateLimited error carries RetryAfter = hints.RateLimitDelay(h, now), or 0 when
 // the server gave no hint (the caller then uses its own default). The error's
 // Op is OpFetch, its URL is redacted (Redact), and its Body a bounded,
 // printable excerpt of body (at most MaxBodyExcerpt bytes of valid UTF-8).
@@ -38,9 +40,8 @@ func FromResponse(method, rawURL string, status int, h http.Header, body []byte,
 	if status >= 200 && status < 400 {
 		return nil
 	}
-	q := parseQuota(h, now)
-	_, hasRetryAfter := retryAfter(h, now)
-	exhausted := q.exhausted()
+	_, hasRetryAfter := hints.RetryAfter(h, now)
+	exhausted := hints.Exhausted(h)
 
 	var class Class
 	switch {
@@ -75,7 +76,7 @@ func FromResponse(method, rawURL string, status int, h http.Header, body []byte,
 		Body:   excerpt(body),
 	}
 	if class == RateLimited {
-		e.RetryAfter, _ = RateLimitDelay(h, now)
+		e.RetryAfter, _ = hints.RateLimitDelay(h, now)
 	}
 	return e
 }

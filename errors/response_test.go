@@ -25,58 +25,60 @@ func hdr(kv ...string) http.Header {
 
 var now = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
+// fromResponseTests are the cases of TestFromResponse: status, headers, class and delay.
+var fromResponseTests = []struct {
+	name       string
+	status     int
+	h          http.Header
+	want       sferrors.Class // "" means nil
+	retryAfter time.Duration
+}{
+	// Successes.
+	{"200", 200, nil, "", 0},
+	{"204", 204, nil, "", 0},
+	{"304", 304, nil, "", 0},
+	{"200 with exhausted quota is still a page", 200, hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "30"), "", 0},
+	// Transient.
+	{"408", 408, nil, sferrors.Transient, 0},
+	{"500", 500, nil, sferrors.Transient, 0},
+	{"502", 502, nil, sferrors.Transient, 0},
+	{"503", 503, nil, sferrors.Transient, 0},
+	{"504", 504, nil, sferrors.Transient, 0},
+	{"599", 599, nil, sferrors.Transient, 0},
+	{"503 with garbage Retry-After", 503, hdr("Retry-After", "soon"), sferrors.Transient, 0},
+	{"500 with Retry-After stays transient", 500, hdr("Retry-After", "5"), sferrors.Transient, 0},
+	// Rate limited.
+	{"429", 429, nil, sferrors.RateLimited, 0},
+	{"429 with Retry-After", 429, hdr("Retry-After", "7"), sferrors.RateLimited, 7 * time.Second},
+	{"429 with RateLimit t", 429, hdr("RateLimit", `"default";r=0;t=30`), sferrors.RateLimited, 30 * time.Second},
+	{"503 with Retry-After", 503, hdr("Retry-After", "120"), sferrors.RateLimited, 2 * time.Minute},
+	{"503 with HTTP-date Retry-After", 503, hdr("Date", "Fri, 01 May 2026 12:00:00 GMT", "Retry-After", "Fri, 01 May 2026 12:01:00 GMT"), sferrors.RateLimited, time.Minute},
+	{"403 with X-RateLimit-Remaining 0", 403, hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "60"), sferrors.RateLimited, time.Minute},
+	{"403 with lower-case x-ratelimit-remaining 0", 403, http.Header{"X-Ratelimit-Remaining": {"0"}}, sferrors.RateLimited, 0},
+	{"403 with RateLimit r=0", 403, hdr("RateLimit", `"default";r=0;t=12`), sferrors.RateLimited, 12 * time.Second},
+	{"403 with Retry-After", 403, hdr("Retry-After", "60"), sferrors.RateLimited, time.Minute},
+	{"502 with exhausted quota", 502, hdr("RateLimit", `"default";r=0;t=5`), sferrors.RateLimited, 5 * time.Second},
+	// Invalid request.
+	{"400", 400, nil, sferrors.InvalidRequest, 0},
+	{"404", 404, nil, sferrors.InvalidRequest, 0},
+	{"405", 405, nil, sferrors.InvalidRequest, 0},
+	{"410", 410, nil, sferrors.InvalidRequest, 0},
+	{"422", 422, nil, sferrors.InvalidRequest, 0},
+	{"501", 501, nil, sferrors.InvalidRequest, 0},
+	{"418", 418, nil, sferrors.InvalidRequest, 0},
+	{"404 with exhausted quota is still invalid", 404, hdr("X-RateLimit-Remaining", "0"), sferrors.InvalidRequest, 0},
+	// Unrecoverable.
+	{"401", 401, nil, sferrors.Unrecoverable, 0},
+	{"403", 403, nil, sferrors.Unrecoverable, 0},
+	{"403 with quota left", 403, hdr("X-RateLimit-Remaining", "10"), sferrors.Unrecoverable, 0},
+	{"407", 407, nil, sferrors.Unrecoverable, 0},
+	{"401 with exhausted quota is still unrecoverable", 401, hdr("X-RateLimit-Remaining", "0"), sferrors.Unrecoverable, 0},
+	{"600", 600, nil, sferrors.Unrecoverable, 0},
+	{"0", 0, nil, sferrors.Unrecoverable, 0},
+}
+
 func TestFromResponse(t *testing.T) {
-	tests := []struct {
-		name       string
-		status     int
-		h          http.Header
-		want       sferrors.Class // "" means nil
-		retryAfter time.Duration
-	}{
-		// Successes.
-		{"200", 200, nil, "", 0},
-		{"204", 204, nil, "", 0},
-		{"304", 304, nil, "", 0},
-		{"200 with exhausted quota is still a page", 200, hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "30"), "", 0},
-		// Transient.
-		{"408", 408, nil, sferrors.Transient, 0},
-		{"500", 500, nil, sferrors.Transient, 0},
-		{"502", 502, nil, sferrors.Transient, 0},
-		{"503", 503, nil, sferrors.Transient, 0},
-		{"504", 504, nil, sferrors.Transient, 0},
-		{"599", 599, nil, sferrors.Transient, 0},
-		{"503 with garbage Retry-After", 503, hdr("Retry-After", "soon"), sferrors.Transient, 0},
-		{"500 with Retry-After stays transient", 500, hdr("Retry-After", "5"), sferrors.Transient, 0},
-		// Rate limited.
-		{"429", 429, nil, sferrors.RateLimited, 0},
-		{"429 with Retry-After", 429, hdr("Retry-After", "7"), sferrors.RateLimited, 7 * time.Second},
-		{"429 with RateLimit t", 429, hdr("RateLimit", `"default";r=0;t=30`), sferrors.RateLimited, 30 * time.Second},
-		{"503 with Retry-After", 503, hdr("Retry-After", "120"), sferrors.RateLimited, 2 * time.Minute},
-		{"503 with HTTP-date Retry-After", 503, hdr("Date", "Fri, 01 May 2026 12:00:00 GMT", "Retry-After", "Fri, 01 May 2026 12:01:00 GMT"), sferrors.RateLimited, time.Minute},
-		{"403 with X-RateLimit-Remaining 0", 403, hdr("X-RateLimit-Remaining", "0", "X-RateLimit-Reset", "60"), sferrors.RateLimited, time.Minute},
-		{"403 with lower-case x-ratelimit-remaining 0", 403, http.Header{"X-Ratelimit-Remaining": {"0"}}, sferrors.RateLimited, 0},
-		{"403 with RateLimit r=0", 403, hdr("RateLimit", `"default";r=0;t=12`), sferrors.RateLimited, 12 * time.Second},
-		{"403 with Retry-After", 403, hdr("Retry-After", "60"), sferrors.RateLimited, time.Minute},
-		{"502 with exhausted quota", 502, hdr("RateLimit", `"default";r=0;t=5`), sferrors.RateLimited, 5 * time.Second},
-		// Invalid request.
-		{"400", 400, nil, sferrors.InvalidRequest, 0},
-		{"404", 404, nil, sferrors.InvalidRequest, 0},
-		{"405", 405, nil, sferrors.InvalidRequest, 0},
-		{"410", 410, nil, sferrors.InvalidRequest, 0},
-		{"422", 422, nil, sferrors.InvalidRequest, 0},
-		{"501", 501, nil, sferrors.InvalidRequest, 0},
-		{"418", 418, nil, sferrors.InvalidRequest, 0},
-		{"404 with exhausted quota is still invalid", 404, hdr("X-RateLimit-Remaining", "0"), sferrors.InvalidRequest, 0},
-		// Unrecoverable.
-		{"401", 401, nil, sferrors.Unrecoverable, 0},
-		{"403", 403, nil, sferrors.Unrecoverable, 0},
-		{"403 with quota left", 403, hdr("X-RateLimit-Remaining", "10"), sferrors.Unrecoverable, 0},
-		{"407", 407, nil, sferrors.Unrecoverable, 0},
-		{"401 with exhausted quota is still unrecoverable", 401, hdr("X-RateLimit-Remaining", "0"), sferrors.Unrecoverable, 0},
-		{"600", 600, nil, sferrors.Unrecoverable, 0},
-		{"0", 0, nil, sferrors.Unrecoverable, 0},
-	}
-	for _, tt := range tests {
+	for _, tt := range fromResponseTests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := sferrors.FromResponse("GET", "https://u:p@api.example.com/orders?page=2&api_key=s3cr3t", tt.status, tt.h, []byte("{\"error\":\"nope\"}\n"), now)
 			if tt.want == "" {

@@ -83,6 +83,27 @@ func ToApplicationError(err error) error {
 	return temporal.NewApplicationErrorWithOptions(e.Error(), e.Class.TemporalType(), opts)
 }
 
+// ToActivityError is ToApplicationError for a failure of an activity's
+// attempt-th attempt (activity.GetInfo(ctx).Attempt): a Transient failure
+// carries NextRetryDelay = Transient's Backoff.Delay(attempt), the fully
+// jittered delay of the failure table, and keeps e.Err as its cause; every
+// other class converts as ToApplicationError does.
+func ToActivityError(e *Error, attempt int32) error {
+	if e == nil {
+		return nil
+	}
+	if e.Class != Transient {
+		return ToApplicationError(e)
+	}
+	d := detailsOf(e)
+	d.RetryAfter = 0 // a transient failure waits its backoff, not a hint
+	return temporal.NewApplicationErrorWithOptions(e.Error(), TypeTransient, temporal.ApplicationErrorOptions{
+		NextRetryDelay: Transient.Treatment().Backoff.Delay(attempt),
+		Cause:          e.Err,
+		Details:        []any{d},
+	})
+}
+
 // ClassOf says, on the workflow side, what a failure means. It walks err's
 // chain (as errors.As does, outermost first) and decides at the first of:
 //

@@ -23,79 +23,81 @@ import (
 
 const secretURL = "https://api.example.com/orders?page=3&token=s3cr3t"
 
+// toApplicationErrorTests are the cases of TestToApplicationError.
+var toApplicationErrorTests = []struct {
+	name         string
+	err          error
+	typ          string
+	nonRetryable bool
+	delay        time.Duration
+	benign       bool
+	details      sferrors.Details
+	isCanceled   bool
+}{
+	{
+		name: "429 with Retry-After",
+		err:  sferrors.FromResponse("GET", secretURL, 429, hdr("Retry-After", "30"), []byte("slow down"), now),
+		typ:  sferrors.TypeRateLimited, delay: 30 * time.Second, benign: true,
+		details: sferrors.Details{Class: sferrors.RateLimited, Op: "fetch", Status: 429, Method: "GET",
+			URL: "https://api.example.com/orders?page=3&token=REDACTED", RetryAfter: 30 * time.Second},
+	},
+	{
+		name: "429 without hint",
+		err:  sferrors.FromResponse("GET", secretURL, 429, nil, nil, now),
+		typ:  sferrors.TypeRateLimited, benign: true,
+		details: sferrors.Details{Class: sferrors.RateLimited, Op: "fetch", Status: 429, Method: "GET",
+			URL: "https://api.example.com/orders?page=3&token=REDACTED"},
+	},
+	{
+		name: "502 wrapped",
+		err:  fmt.Errorf("page 3: %w", sferrors.FromResponse("GET", secretURL, 502, nil, nil, now)),
+		typ:  sferrors.TypeTransient,
+		details: sferrors.Details{Class: sferrors.Transient, Op: "fetch", Status: 502, Method: "GET",
+			URL: "https://api.example.com/orders?page=3&token=REDACTED"},
+	},
+	{
+		name: "404",
+		err:  sferrors.FromResponse("GET", secretURL, 404, nil, nil, now),
+		typ:  sferrors.TypeInvalidRequest, nonRetryable: true,
+		details: sferrors.Details{Class: sferrors.InvalidRequest, Op: "fetch", Status: 404, Method: "GET",
+			URL: "https://api.example.com/orders?page=3&token=REDACTED"},
+	},
+	{
+		name: "401",
+		err:  sferrors.FromResponse("GET", secretURL, 401, nil, nil, now),
+		typ:  sferrors.TypeUnrecoverable, nonRetryable: true,
+		details: sferrors.Details{Class: sferrors.Unrecoverable, Op: "fetch", Status: 401, Method: "GET",
+			URL: "https://api.example.com/orders?page=3&token=REDACTED"},
+	},
+	{
+		name:    "connection reset inside url.Error",
+		err:     fmt.Errorf("fetch: %w", &url.Error{Op: "Get", URL: secretURL, Err: syscall.ECONNRESET}),
+		typ:     sferrors.TypeTransient,
+		details: sferrors.Details{Class: sferrors.Transient},
+	},
+	{
+		name: "plain error",
+		err:  stderrors.New("schema mismatch"),
+		typ:  sferrors.TypeUnrecoverable, nonRetryable: true,
+		details: sferrors.Details{Class: sferrors.Unrecoverable},
+	},
+	{
+		name: "explicit cancellation",
+		err:  sferrors.New(sferrors.Cancelled, "sync", nil),
+		typ:  sferrors.TypeCancelled, nonRetryable: true,
+		details: sferrors.Details{Class: sferrors.Cancelled, Op: "sync"},
+	},
+	{
+		name:       "context cancelled keeps its cause and stays retryable",
+		err:        fmt.Errorf("waiting for limiter: %w", context.Canceled),
+		typ:        sferrors.TypeCancelled,
+		details:    sferrors.Details{Class: sferrors.Cancelled},
+		isCanceled: true,
+	},
+}
+
 func TestToApplicationError(t *testing.T) {
-	tests := []struct {
-		name         string
-		err          error
-		typ          string
-		nonRetryable bool
-		delay        time.Duration
-		benign       bool
-		details      sferrors.Details
-		isCanceled   bool
-	}{
-		{
-			name: "429 with Retry-After",
-			err:  sferrors.FromResponse("GET", secretURL, 429, hdr("Retry-After", "30"), []byte("slow down"), now),
-			typ:  sferrors.TypeRateLimited, delay: 30 * time.Second, benign: true,
-			details: sferrors.Details{Class: sferrors.RateLimited, Op: "fetch", Status: 429, Method: "GET",
-				URL: "https://api.example.com/orders?page=3&token=REDACTED", RetryAfter: 30 * time.Second},
-		},
-		{
-			name: "429 without hint",
-			err:  sferrors.FromResponse("GET", secretURL, 429, nil, nil, now),
-			typ:  sferrors.TypeRateLimited, benign: true,
-			details: sferrors.Details{Class: sferrors.RateLimited, Op: "fetch", Status: 429, Method: "GET",
-				URL: "https://api.example.com/orders?page=3&token=REDACTED"},
-		},
-		{
-			name: "502 wrapped",
-			err:  fmt.Errorf("page 3: %w", sferrors.FromResponse("GET", secretURL, 502, nil, nil, now)),
-			typ:  sferrors.TypeTransient,
-			details: sferrors.Details{Class: sferrors.Transient, Op: "fetch", Status: 502, Method: "GET",
-				URL: "https://api.example.com/orders?page=3&token=REDACTED"},
-		},
-		{
-			name: "404",
-			err:  sferrors.FromResponse("GET", secretURL, 404, nil, nil, now),
-			typ:  sferrors.TypeInvalidRequest, nonRetryable: true,
-			details: sferrors.Details{Class: sferrors.InvalidRequest, Op: "fetch", Status: 404, Method: "GET",
-				URL: "https://api.example.com/orders?page=3&token=REDACTED"},
-		},
-		{
-			name: "401",
-			err:  sferrors.FromResponse("GET", secretURL, 401, nil, nil, now),
-			typ:  sferrors.TypeUnrecoverable, nonRetryable: true,
-			details: sferrors.Details{Class: sferrors.Unrecoverable, Op: "fetch", Status: 401, Method: "GET",
-				URL: "https://api.example.com/orders?page=3&token=REDACTED"},
-		},
-		{
-			name:    "connection reset inside url.Error",
-			err:     fmt.Errorf("fetch: %w", &url.Error{Op: "Get", URL: secretURL, Err: syscall.ECONNRESET}),
-			typ:     sferrors.TypeTransient,
-			details: sferrors.Details{Class: sferrors.Transient},
-		},
-		{
-			name: "plain error",
-			err:  stderrors.New("schema mismatch"),
-			typ:  sferrors.TypeUnrecoverable, nonRetryable: true,
-			details: sferrors.Details{Class: sferrors.Unrecoverable},
-		},
-		{
-			name: "explicit cancellation",
-			err:  sferrors.New(sferrors.Cancelled, "sync", nil),
-			typ:  sferrors.TypeCancelled, nonRetryable: true,
-			details: sferrors.Details{Class: sferrors.Cancelled, Op: "sync"},
-		},
-		{
-			name:       "context cancelled keeps its cause and stays retryable",
-			err:        fmt.Errorf("waiting for limiter: %w", context.Canceled),
-			typ:        sferrors.TypeCancelled,
-			details:    sferrors.Details{Class: sferrors.Cancelled},
-			isCanceled: true,
-		},
-	}
-	for _, tt := range tests {
+	for _, tt := range toApplicationErrorTests {
 		t.Run(tt.name, func(t *testing.T) {
 			got := sferrors.ToApplicationError(tt.err)
 			var appErr *temporal.ApplicationError

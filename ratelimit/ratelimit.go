@@ -1,8 +1,8 @@
 // Package ratelimit keeps each rate-limit key's request budget on a worker
-// (DESIGN.md §4, layers 1–3). A Registry holds, per key, a
-// golang.org/x/time/rate limiter behind a freeze gate; activities call Wait
-// before every request to a source, Freeze on a rate-limit answer and
-// Observe on a success.
+// (ARCHITECTURE.md §Rate-limit layers, layers 1–3). A Registry holds, per
+// key, a golang.org/x/time/rate limiter behind a freeze gate; activities call
+// Wait before every request to a source, Freeze on a rate-limit answer and
+// Observe on a success, with the quota package hints read from its headers.
 //
 // A rate-limit answer freezes the key until the hinted time (extend-only,
 // jittered so that many waiters do not wake together) and cuts its rate
@@ -37,7 +37,7 @@ import (
 
 	"golang.org/x/time/rate"
 
-	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // Defaults of Options.
@@ -411,7 +411,7 @@ func (k *key) extend(until time.Time) {
 // horizon shorter than Options.MinQuotaHorizon is a burst budget: nothing
 // left ends an adaptive key's slow start (a cut half as deep as a
 // rate-limit answer's, without a freeze) and is otherwise a success.
-func (r *Registry) Observe(key string, q sferrors.Quota) {
+func (r *Registry) Observe(key string, q hints.Quota) {
 	k := r.get(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -428,7 +428,7 @@ func (r *Registry) Observe(key string, q sferrors.Quota) {
 }
 
 // horizon returns how far a quota looks ahead: Reset, else Window.
-func horizon(q sferrors.Quota) time.Duration {
+func horizon(q hints.Quota) time.Duration {
 	if q.Reset > 0 {
 		return q.Reset
 	}
@@ -437,7 +437,7 @@ func horizon(q sferrors.Quota) time.Duration {
 
 // burstDry reports whether q is a burst budget (a horizon shorter than
 // MinQuotaHorizon) with nothing left.
-func (r *Registry) burstDry(q sferrors.Quota) bool {
+func (r *Registry) burstDry(q hints.Quota) bool {
 	return q.Remaining <= 0 && (q.Reset > 0 || q.Limit > 0) && horizon(q) < r.opts.MinQuotaHorizon
 }
 
@@ -445,7 +445,7 @@ func (r *Registry) burstDry(q sferrors.Quota) bool {
 // the policy's Window when Reset is unknown. A zero Remaining is believed
 // only next to a Reset or a Limit, so that a response naming only its
 // policy does not close the gate.
-func (r *Registry) observeQuota(k *key, q sferrors.Quota, now time.Time) {
+func (r *Registry) observeQuota(k *key, q hints.Quota, now time.Time) {
 	horizon := horizon(q)
 	switch {
 	case horizon > 0 && horizon < r.opts.MinQuotaHorizon:

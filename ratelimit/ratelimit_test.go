@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // newFakeRegistry returns a registry on a fakeClock with no jitter.
@@ -244,7 +244,7 @@ func TestDecreaseAndRecovery(t *testing.T) {
 			reg := NewRegistry(Options{Now: clock.Now, Timer: clock.Timer, Rand: func() float64 { return 0 }})
 			ctx := context.Background()
 			require.NoError(t, reg.Wait(ctx, "k", tt.limit))
-			reg.Observe("k", sferrors.Quota{})
+			reg.Observe("k", hints.Quota{})
 			prev := reg.Status("k").Rate
 			require.Equal(t, tt.limit.RPS, prev)
 			for range tt.freezes {
@@ -264,7 +264,7 @@ func TestDecreaseAndRecovery(t *testing.T) {
 			steps := 0
 			for reg.Status("k").Rate < tt.limit.RPS && steps < 10000 {
 				require.NoError(t, reg.Wait(ctx, "k", tt.limit))
-				reg.Observe("k", sferrors.Quota{})
+				reg.Observe("k", hints.Quota{})
 				r := reg.Status("k").Rate
 				assert.GreaterOrEqual(t, r, prev, "recovery does not go down")
 				assert.LessOrEqual(t, r, tt.limit.RPS, "never above the ceiling")
@@ -296,23 +296,23 @@ func TestSameEventCutsOnce(t *testing.T) {
 func TestLowQuota(t *testing.T) {
 	tests := []struct {
 		name       string
-		q          sferrors.Quota
+		q          hints.Quota
 		wantRate   float64
 		wantFrozen time.Duration // 0: not frozen
 	}{
-		{"unknown", sferrors.Quota{}, 10, 0},
-		{"plenty left", sferrors.Quota{Known: true, Limit: 100, Remaining: 50, Reset: 10 * time.Second}, 10, 0},
-		{"low: spread over reset", sferrors.Quota{Known: true, Limit: 100, Remaining: 5, Reset: 10 * time.Second}, 0.5, 0},
-		{"low: spread over window", sferrors.Quota{Known: true, Limit: 100, Remaining: 4, Window: 20 * time.Second}, 0.2, 0},
-		{"low but higher than rate", sferrors.Quota{Known: true, Limit: 1000, Remaining: 90, Reset: time.Second}, 10, 0},
-		{"none left: wait for reset", sferrors.Quota{Known: true, Limit: 100, Remaining: 0, Reset: 30 * time.Second}, 10, 30 * time.Second},
-		{"none left, limit unknown", sferrors.Quota{Known: true, Remaining: 0, Reset: 20 * time.Second}, 10, 20 * time.Second},
-		{"policy only", sferrors.Quota{Known: true, Window: time.Minute}, 10, 0},
+		{"unknown", hints.Quota{}, 10, 0},
+		{"plenty left", hints.Quota{Known: true, Limit: 100, Remaining: 50, Reset: 10 * time.Second}, 10, 0},
+		{"low: spread over reset", hints.Quota{Known: true, Limit: 100, Remaining: 5, Reset: 10 * time.Second}, 0.5, 0},
+		{"low: spread over window", hints.Quota{Known: true, Limit: 100, Remaining: 4, Window: 20 * time.Second}, 0.2, 0},
+		{"low but higher than rate", hints.Quota{Known: true, Limit: 1000, Remaining: 90, Reset: time.Second}, 10, 0},
+		{"none left: wait for reset", hints.Quota{Known: true, Limit: 100, Remaining: 0, Reset: 30 * time.Second}, 10, 30 * time.Second},
+		{"none left, limit unknown", hints.Quota{Known: true, Remaining: 0, Reset: 20 * time.Second}, 10, 20 * time.Second},
+		{"policy only", hints.Quota{Known: true, Window: time.Minute}, 10, 0},
 		// Burst budgets (horizon < MinQuotaHorizon): a token bucket refills
 		// continuously; neither a low remainder nor none left slows a
 		// declared key (none left only ends an adaptive key's slow start).
-		{"burst budget low", sferrors.Quota{Known: true, Limit: 20, Remaining: 1, Reset: time.Second, Window: time.Second}, 10, 0},
-		{"burst budget dry", sferrors.Quota{Known: true, Limit: 20, Remaining: 0, Reset: time.Second, Window: time.Second}, 10, 0},
+		{"burst budget low", hints.Quota{Known: true, Limit: 20, Remaining: 1, Reset: time.Second, Window: time.Second}, 10, 0},
+		{"burst budget dry", hints.Quota{Known: true, Limit: 20, Remaining: 0, Reset: time.Second, Window: time.Second}, 10, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -337,9 +337,9 @@ func TestLowQuota(t *testing.T) {
 
 func TestLowQuotaLiftedByHealthyQuota(t *testing.T) {
 	reg, _ := newFakeRegistry()
-	reg.Observe("k", sferrors.Quota{Known: true, Limit: 100, Remaining: 1, Reset: 10 * time.Second})
+	reg.Observe("k", hints.Quota{Known: true, Limit: 100, Remaining: 1, Reset: 10 * time.Second})
 	require.InDelta(t, 0.1, reg.Status("k").Rate, 1e-9)
-	reg.Observe("k", sferrors.Quota{Known: true, Limit: 100, Remaining: 100, Reset: 60 * time.Second})
+	reg.Observe("k", hints.Quota{Known: true, Limit: 100, Remaining: 100, Reset: 60 * time.Second})
 	assert.InDelta(t, DefaultInitialAdaptiveRate, reg.Status("k").Rate, 1e-9)
 }
 
@@ -411,9 +411,9 @@ func TestConcurrent(t *testing.T) {
 				case 3:
 					reg.Freeze(key, time.Millisecond)
 				case 7:
-					reg.Observe(key, sferrors.Quota{Known: true, Limit: 100, Remaining: 50, Reset: time.Second})
+					reg.Observe(key, hints.Quota{Known: true, Limit: 100, Remaining: 50, Reset: time.Second})
 				default:
-					reg.Observe(key, sferrors.Quota{})
+					reg.Observe(key, hints.Quota{})
 				}
 				_ = reg.Status(key)
 			}

@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // bucketServer is a simulated API limiting with a token bucket in virtual
@@ -60,7 +60,7 @@ func simulate(t *testing.T, srv *bucketServer, rtt, warmup, measure time.Duratio
 		counted := !clock.now.Before(start)
 		clock.now = clock.now.Add(rtt)
 		if served {
-			reg.Observe("k", sferrors.Quota{})
+			reg.Observe("k", hints.Quota{})
 		} else {
 			reg.Freeze("k", hint)
 		}

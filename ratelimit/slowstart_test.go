@@ -8,7 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // runFor drives key k of reg as fast as it allows for d of virtual time,
@@ -21,7 +21,7 @@ func runFor(t *testing.T, reg *Registry, clock *simClock, d time.Duration, serve
 		require.NoError(t, reg.Wait(context.Background(), "k", Limit{}))
 		n++
 		if ok, hint := serve(clock.now); ok {
-			reg.Observe("k", sferrors.Quota{})
+			reg.Observe("k", hints.Quota{})
 		} else {
 			reg.Freeze("k", hint)
 		}
@@ -70,7 +70,7 @@ func TestDeclaredKeyHasNoSlowStart(t *testing.T) {
 	ctx := context.Background()
 	for range 100 {
 		require.NoError(t, reg.Wait(ctx, "d", Limit{RPS: 10}))
-		reg.Observe("d", sferrors.Quota{})
+		reg.Observe("d", hints.Quota{})
 		require.Equal(t, 10.0, reg.Status("d").Rate, "a declared key stays at its ceiling")
 	}
 	assert.Equal(t, epoch.Add(9900*time.Millisecond), clock.now, "100 requests at 10 req/s, burst 1")
@@ -87,7 +87,7 @@ func TestBurstBudgetDryEndsSlowStart(t *testing.T) {
 	before := reg.Status("k").Rate
 	require.Greater(t, before, 20.0, "slow start has grown the rate")
 
-	dry := sferrors.Quota{Known: true, Limit: 20, Remaining: 0, Reset: time.Second, Window: time.Second}
+	dry := hints.Quota{Known: true, Limit: 20, Remaining: 0, Reset: time.Second, Window: time.Second}
 	require.NoError(t, reg.Wait(context.Background(), "k", Limit{}))
 	reg.Observe("k", dry)
 	cut := reg.Status("k")

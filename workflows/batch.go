@@ -384,7 +384,7 @@ func (b *batch) finish(ctx workflow.Context, i int, r SyncResult, err error) {
 		b.setTaskState(i, TaskFailed)
 		t.Class, t.Message = string(class), truncate(msg, maxTaskMessage)
 		workflow.GetLogger(ctx).Error("batch task failed", "task", t.ID, "class", t.Class, "error", msg)
-		if class != sferrors.InvalidRequest && b.state == BatchRunning {
+		if class.StopsBatch() && b.state == BatchRunning {
 			b.stop(ctx, i, class, msg)
 		}
 	}

@@ -250,24 +250,17 @@ func (in SyncInput) validate() error {
 	return nil
 }
 
-// syncPagesOptions are the activity options of SyncPages: the retry policy
-// encodes the backoff for transient failures (the activity adds full jitter
-// through NextRetryDelay); other classes are not retried by Temporal.
+// syncPagesOptions are the activity options of SyncPages. The retry policy
+// comes from the failure table (sferrors.RetryPolicy): the transient backoff,
+// to which the activity adds full jitter through NextRetryDelay, and no
+// retry by Temporal for the non-retryable classes.
 func syncPagesOptions(ds config.Dataset, o SyncOptions) workflow.ActivityOptions {
 	return workflow.ActivityOptions{
 		StartToCloseTimeout: activities.DefaultMaxDuration + 3*time.Minute + time.Duration(o.MaxWait),
 		HeartbeatTimeout:    time.Duration(o.HeartbeatTimeout),
 		WaitForCancellation: true,
-		RetryPolicy: &temporal.RetryPolicy{
-			InitialInterval:    time.Second,
-			BackoffCoefficient: 2,
-			MaximumInterval:    time.Minute,
-			MaximumAttempts:    o.MaxAttempts,
-			NonRetryableErrorTypes: []string{
-				sferrors.TypeInvalidRequest, sferrors.TypeUnrecoverable, sferrors.TypeCancelled,
-			},
-		},
-		Priority: temporal.Priority{FairnessKey: ds.LimitKey()},
+		RetryPolicy:         sferrors.RetryPolicy(o.MaxAttempts),
+		Priority:            temporal.Priority{FairnessKey: ds.LimitKey()},
 		// An eagerly dispatched activity bypasses the task queue, and with
 		// it the global per-key limit (package fairness).
 		DisableEagerExecution: ds.RateLimit.GlobalRPS > 0,

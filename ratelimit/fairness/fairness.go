@@ -1,5 +1,6 @@
 // Package fairness sets the global, cross-worker request budget of rate-limit
-// keys (DESIGN.md §4, layer 4) as Temporal task-queue configuration.
+// keys (ARCHITECTURE.md §Rate-limit layers, layer 4) as Temporal task-queue
+// configuration.
 //
 // Every SyncPages activity carries temporal.Priority{FairnessKey: <rate-limit
 // key>}. With matching.enableFairness on, Temporal's matching service limits

@@ -1,4 +1,4 @@
-package errors
+package hints
 
 import (
 	"math"
@@ -8,8 +8,8 @@ import (
 )
 
 // MaxHint caps every delay read from a server's hints (Retry-After,
-// RateLimit t, X-RateLimit-Reset) and so every RetryAfter and Quota.Reset
-// this package produces. A server that asks for more (a typo, an epoch in
+// RateLimit t, X-RateLimit-Reset) and so every delay this package returns,
+// Quota.Reset included (and with it the RetryAfter of the errors package). A server that asks for more (a typo, an epoch in
 // milliseconds read as seconds, a daily quota) is retried after MaxHint and
 // may then ask again; a task never parks for days on one header.
 // It is a variable so that a worker may tune it at start-up; change it only
@@ -146,6 +146,16 @@ func ResponseDate(h http.Header, now time.Time) time.Time {
 	return now
 }
 
+// Quota is what a response says of the caller's remaining request budget
+// (RateLimit / RateLimit-Policy fields, X-RateLimit-* headers).
+type Quota struct {
+	Known     bool          // the response said how many requests are left: Remaining is meaningful
+	Limit     float64       // requests allowed per window, 0 when unknown
+	Remaining float64       // requests left in the current window; 0 when unknown (see Known)
+	Reset     time.Duration // time until the window resets, 0 when unknown; clamped to [0, MaxHint]
+	Window    time.Duration // the policy's window, 0 when unknown
+}
+
 // quotaHints is what the quota headers say, kept apart by source so that
 // RateLimitDelay can apply its order of precedence.
 type quotaHints struct {
@@ -165,6 +175,15 @@ type quotaHints struct {
 	legacyRemainingOK bool
 	legacyReset       time.Duration
 	legacyResetOK     bool
+}
+
+// Exhausted reports whether h says no request is left: the RateLimit
+// field's r is 0, or X-RateLimit-Remaining (RateLimit-Remaining) is 0.
+// Either source suffices, even where ParseQuota prefers the other: a server
+// that says so has throttled the caller, whatever status it chose.
+func Exhausted(h http.Header) bool {
+	// The reset is not needed here, so neither is a clock.
+	return parseQuota(h, time.Time{}).exhausted()
 }
 
 // exhausted reports whether the headers say no request is left.
@@ -379,7 +398,7 @@ func resetDelay(n float64, date time.Time) time.Duration {
 // ok is false when the response gives no such hint. The delay is clamped to
 // [0, MaxHint].
 func RateLimitDelay(h http.Header, now time.Time) (time.Duration, bool) {
-	if d, ok := retryAfter(h, now); ok {
+	if d, ok := RetryAfter(h, now); ok {
 		return d, true
 	}
 	q := parseQuota(h, now)
@@ -392,8 +411,10 @@ func RateLimitDelay(h http.Header, now time.Time) (time.Duration, bool) {
 	return 0, false
 }
 
-// retryAfter returns the first valid Retry-After value of h.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+// RetryAfter returns the first valid Retry-After value of h (see
+// ParseRetryAfter), HTTP-dates measured against the response's Date
+// (ResponseDate, now when it has none); ok is false when h has none.
+func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	values := h.Values("Retry-After")
 	if len(values) == 0 {
 		return 0, false

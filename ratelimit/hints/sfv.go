@@ -1,4 +1,4 @@
-package errors
+package hints
 
 import (
 	stderrors "errors"
