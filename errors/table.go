@@ -48,6 +48,7 @@ func (b Backoff) Delay(attempt int32) time.Duration {
 // handled: by Temporal's retry policy (RetryPolicy), by the activity that
 // returns them (ToActivityError) and by a batch (Class.StopsBatch).
 type Treatment struct {
+	// Class is the class the row is about.
 	Class Class
 	// Type is the wire-stable Temporal error type (Class.TemporalType).
 	Type string
@@ -89,10 +90,10 @@ var transientBackoff = Backoff{
 //     someone cancelled that one task on purpose.
 var failureTable = [...]Treatment{
 	{Class: Transient, Type: TypeTransient, Retryable: true, CountsAttempts: true, StopsBatch: true, Backoff: transientBackoff},
-	{Class: RateLimited, Type: TypeRateLimited, Retryable: true, StopsBatch: true},
-	{Class: InvalidRequest, Type: TypeInvalidRequest},
-	{Class: Unrecoverable, Type: TypeUnrecoverable, StopsBatch: true},
-	{Class: Cancelled, Type: TypeCancelled},
+	{Class: RateLimited, Type: TypeRateLimited, Retryable: true, CountsAttempts: false, StopsBatch: true},
+	{Class: InvalidRequest, Type: TypeInvalidRequest, Retryable: false, CountsAttempts: false, StopsBatch: false},
+	{Class: Unrecoverable, Type: TypeUnrecoverable, Retryable: false, CountsAttempts: false, StopsBatch: true},
+	{Class: Cancelled, Type: TypeCancelled, Retryable: false, CountsAttempts: false, StopsBatch: false},
 }
 
 // FailureTable returns a copy of the failure table, one Treatment per class.
