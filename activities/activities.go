@@ -23,6 +23,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // Fetcher gets one page of a dataset from its source.
@@ -68,12 +69,10 @@ type Activities struct {
 // SyncPagesInput is the input of SyncPages. It carries no secrets and no
 // record data.
 type SyncPagesInput struct {
-	TaskID     string         `json:"task_id"`
-	Dataset    config.Dataset `json:"dataset"`
-	Generation string         `json:"generation"`
-	Cursor     string         `json:"cursor"`
-	Pages      int64          `json:"pages"`
-	Records    int64          `json:"records"`
+	TaskID  string         `json:"task_id"`
+	Dataset config.Dataset `json:"dataset"`
+	// Position is where the workflow last saw the task (its Done is false).
+	task.Position
 	// MaxPages bounds the pages one activity execution commits.
 	MaxPages int `json:"max_pages"`
 	// MaxDuration bounds the time one execution runs before it returns its
@@ -87,10 +86,8 @@ type SyncPagesInput struct {
 
 // SyncPagesResult is where the task stands after one SyncPages execution.
 type SyncPagesResult struct {
-	Cursor  string `json:"cursor"`
-	Done    bool   `json:"done"`
-	Pages   int64  `json:"pages"`   // pages committed in this generation
-	Records int64  `json:"records"` // records committed in this generation
+	// Position is the task's position after the last committed page.
+	task.Position
 	// PagesFetched counts the pages this execution committed.
 	PagesFetched int `json:"pages_fetched"`
 	// Attempt is the activity attempt that produced this result.
@@ -113,11 +110,7 @@ type SyncPagesResult struct {
 // next attempt to resume, and for `starter status` to show live progress
 // while an execution runs. No record data.
 type Heartbeat struct {
-	Generation string `json:"generation"`
-	Cursor     string `json:"cursor"`
-	Pages      int64  `json:"pages"`
-	Records    int64  `json:"records"`
-	Done       bool   `json:"done"`
+	task.Position
 }
 
 // Defaults for SyncPagesInput fields left zero.
@@ -145,24 +138,25 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		in.MaxWait = DefaultMaxWait
 	}
 
-	st := Heartbeat{Generation: in.Generation, Cursor: in.Cursor, Pages: in.Pages, Records: in.Records}
+	resume := []task.Position{in.Position}
 	if activity.HasHeartbeatDetails(ctx) {
 		var hb Heartbeat
-		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil && hb.Generation == st.Generation && hb.Pages > st.Pages {
-			st = hb
+		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil {
+			resume = append(resume, hb.Position)
 		}
 	}
 	cp, ok, err := a.Sink.Load(ctx, in.TaskID)
 	if err != nil {
 		return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, sferrors.New(classifySinkError(ctx, err), "load checkpoint", err))
 	}
-	if ok && cp.Generation == st.Generation && cp.Pages > st.Pages {
-		st = Heartbeat{Generation: cp.Generation, Cursor: cp.Cursor, Pages: cp.Pages, Records: cp.Records, Done: cp.Done}
+	if ok {
+		resume = append(resume, cp.Position)
 	}
+	st := Heartbeat{task.Furthest(resume...)}
 
 	res := SyncPagesResult{Attempt: info.Attempt}
 	finish := func() SyncPagesResult {
-		res.Cursor, res.Done, res.Pages, res.Records = st.Cursor, st.Done, st.Pages, st.Records
+		res.Position = st.Position
 		res.Rate = a.Limits.Status(key).Rate
 		return res
 	}
@@ -243,24 +237,16 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		a.observeRequest(in.Dataset.ID, "ok")
 		a.Limits.Observe(key, sferrors.ParseQuota(page.Header, a.now()))
 
-		next := Heartbeat{
-			Generation: st.Generation,
-			Cursor:     page.Next,
-			Done:       page.Done,
-			Pages:      st.Pages + 1,
-			Records:    st.Records + int64(len(page.Records)),
-		}
+		next := Heartbeat{st.Advance(page.Next, page.Done, len(page.Records))}
 		if !next.Done && res.PagesFetched+1 < in.MaxPages && a.now().Sub(started) < in.MaxDuration && !isStopping() {
 			ahead = fetch(next.Cursor)
 		}
-		state := sink.StateRunning
+		state := task.Running
 		if next.Done {
-			state = sink.StateCompleted
+			state = task.Completed
 		}
 		cp := sink.Checkpoint{
-			TaskID: in.TaskID, DatasetID: in.Dataset.ID, Generation: next.Generation,
-			Cursor: next.Cursor, Done: next.Done, Pages: next.Pages, Records: next.Records,
-			State: state, UpdatedAt: a.now(),
+			TaskID: in.TaskID, DatasetID: in.Dataset.ID, Position: next.Position, State: state, UpdatedAt: a.now(),
 		}
 		if err := a.Sink.Commit(ctx, cp, page.Records); err != nil {
 			if ctx.Err() != nil {
@@ -304,7 +290,7 @@ func cutOff(ctx context.Context, stopping <-chan struct{}, op string) *sferrors.
 type RecordStateInput struct {
 	TaskID    string     `json:"task_id"`
 	DatasetID string     `json:"dataset_id"`
-	State     sink.State `json:"state"`
+	State     task.State `json:"state"`
 	Message   string     `json:"message,omitempty"`
 }
 

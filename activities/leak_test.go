@@ -23,6 +23,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/tests/faultproxy"
 )
 
@@ -85,9 +86,9 @@ func TestLeakSyncPagesThroughNetworkFaults(t *testing.T) {
 	env.RegisterActivity(acts)
 
 	in := activities.SyncPagesInput{
-		TaskID:     "leak",
-		Generation: "g1",
-		MaxPages:   100,
+		TaskID:   "leak",
+		Position: task.Position{Generation: "g1"},
+		MaxPages: 100,
 		Dataset: config.Dataset{ID: "leak", Source: source.Config{
 			URL:        "http://" + proxy.Addr() + "/records",
 			Records:    "data",

@@ -11,8 +11,8 @@ import (
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // SyncOptions tune one sync task. Zero values take the defaults below.
@@ -73,51 +73,36 @@ type SyncInput struct {
 
 // SyncCarry is the state a task carries from one run to the next.
 type SyncCarry struct {
-	Generation     string    `json:"generation"`
-	Cursor         string    `json:"cursor"`
-	Pages          int64     `json:"pages"`
-	Records        int64     `json:"records"`
-	Executions     int64     `json:"executions"`
-	Attempts       int64     `json:"attempts"`
-	RateLimitWaits int64     `json:"rate_limit_waits"`
-	Started        time.Time `json:"started"`
-	Runs           int       `json:"runs"`
+	task.Position
+	task.Counters
+	Started time.Time `json:"started"`
+	Runs    int       `json:"runs"`
 }
 
 // SyncResult is the result of a completed SyncWorkflow.
 type SyncResult struct {
-	TaskID         string        `json:"task_id"`
-	DatasetID      string        `json:"dataset_id"`
-	State          string        `json:"state"`
-	Pages          int64         `json:"pages"`
-	Records        int64         `json:"records"`
-	Retries        int64         `json:"retries"`
-	RateLimitWaits int64         `json:"rate_limit_waits"`
-	Duration       time.Duration `json:"duration"`
-	Runs           int           `json:"runs"`
+	TaskID    string     `json:"task_id"`
+	DatasetID string     `json:"dataset_id"`
+	State     task.State `json:"state"`
+	// Position is where the task ended: its last generation's pages and
+	// records.
+	task.Position
+	task.Counters
+	// Retries is Counters.Retries(), for readers of the JSON.
+	Retries  int64         `json:"retries"`
+	Duration time.Duration `json:"duration"`
+	Runs     int           `json:"runs"`
 }
-
-// Task states reported by the progress query.
-const (
-	StateRunning     = "running"
-	StateRateLimited = "rate_limited"
-	StateCompleted   = "completed"
-	StateCancelled   = "cancelled"
-	StateFailed      = "failed"
-)
 
 // Progress is the answer of the progress query.
 type Progress struct {
-	TaskID           string    `json:"task_id"`
-	DatasetID        string    `json:"dataset_id"`
-	State            string    `json:"state"`
-	Pages            int64     `json:"pages"`
-	Records          int64     `json:"records"`
-	Cursor           string    `json:"cursor"`
-	Executions       int64     `json:"executions"`
-	Attempts         int64     `json:"attempts"`
+	TaskID    string     `json:"task_id"`
+	DatasetID string     `json:"dataset_id"`
+	State     task.State `json:"state"`
+	task.Position
+	task.Counters
+	// Retries is Counters.Retries(), for readers of the JSON.
 	Retries          int64     `json:"retries"`
-	RateLimitWaits   int64     `json:"rate_limit_waits"`
 	RateLimitedUntil time.Time `json:"rate_limited_until,omitzero"`
 	Rate             float64   `json:"rate"`
 	LastErrorClass   string    `json:"last_error_class,omitempty"`
@@ -141,15 +126,13 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	opts := in.Options.withDefaults()
 	log := workflow.GetLogger(ctx)
 
-	p := Progress{TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: StateRunning, Started: workflow.Now(ctx), Runs: 1}
+	p := Progress{TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Running, Started: workflow.Now(ctx), Runs: 1}
 	if c := in.Carry; c != nil {
-		p.Cursor, p.Pages, p.Records = c.Cursor, c.Pages, c.Records
-		p.Executions, p.Attempts, p.RateLimitWaits, p.Started, p.Runs = c.Executions, c.Attempts, c.RateLimitWaits, c.Started, c.Runs+1
-		p.Retries = p.Attempts - p.Executions
+		p.Position, p.Counters, p.Started, p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
+		p.Retries = p.Counters.Retries()
 	}
-	generation := workflow.GetInfo(ctx).WorkflowExecution.RunID
-	if in.Carry != nil && in.Carry.Generation != "" {
-		generation = in.Carry.Generation
+	if p.Generation == "" {
+		p.Generation = workflow.GetInfo(ctx).WorkflowExecution.RunID
 	}
 	p.Updated = workflow.Now(ctx)
 	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
@@ -157,7 +140,7 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	}); err != nil {
 		return SyncResult{}, err
 	}
-	setState(ctx, &p, StateRunning)
+	setState(ctx, &p, task.Running)
 	updateDetails(ctx, &p)
 
 	actx := workflow.WithActivityOptions(ctx, syncPagesOptions(in.Dataset, opts))
@@ -165,10 +148,7 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	for n := 0; ; n++ {
 		if n >= opts.ActivitiesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			next := in
-			next.Carry = &SyncCarry{
-				Generation: generation, Cursor: p.Cursor, Pages: p.Pages, Records: p.Records,
-				Executions: p.Executions, Attempts: p.Attempts, RateLimitWaits: p.RateLimitWaits, Started: p.Started, Runs: p.Runs,
-			}
+			next.Carry = &SyncCarry{Position: p.Position, Counters: p.Counters, Started: p.Started, Runs: p.Runs}
 			log.Info("continuing as new", "pages", p.Pages, "records", p.Records)
 			return SyncResult{}, workflow.NewContinueAsNewError(ctx, SyncWorkflow, next)
 		}
@@ -181,14 +161,11 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 
 		var r activities.SyncPagesResult
 		err := workflow.ExecuteActivity(actx, a.SyncPages, activities.SyncPagesInput{
-			TaskID:     in.TaskID,
-			Dataset:    in.Dataset,
-			Generation: generation,
-			Cursor:     p.Cursor,
-			Pages:      p.Pages,
-			Records:    p.Records,
-			MaxPages:   opts.PagesPerActivity,
-			MaxWait:    time.Duration(opts.MaxWait),
+			TaskID:   in.TaskID,
+			Dataset:  in.Dataset,
+			Position: p.Position,
+			MaxPages: opts.PagesPerActivity,
+			MaxWait:  time.Duration(opts.MaxWait),
 		}).Get(ctx, &r)
 		if err != nil {
 			if ctx.Err() != nil || temporal.IsCanceledError(err) {
@@ -197,17 +174,19 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 			class, _, _ := sferrors.ClassOf(err)
 			return SyncResult{}, fail(ctx, &p, in, class, err)
 		}
-		p.Executions++
-		p.Attempts += int64(max(r.Attempt, 1))
-		p.Retries = p.Attempts - p.Executions
-		p.Cursor, p.Pages, p.Records, p.Rate = r.Cursor, r.Pages, r.Records, r.Rate
-		p.RateLimitWaits += int64(r.RateLimitWaits)
+		p.Counters.Record(int64(max(r.Attempt, 1)), int64(r.RateLimitWaits))
+		p.Retries = p.Counters.Retries()
+		// The generation is the task's: a result from an older worker has none.
+		gen := p.Generation
+		p.Position = r.Position
+		p.Generation = gen
+		p.Rate = r.Rate
 		p.Updated = workflow.Now(ctx)
 		if r.Done {
 			break
 		}
 		if r.RateLimitedFor > 0 {
-			setState(ctx, &p, StateRateLimited)
+			setState(ctx, &p, task.RateLimited)
 			p.RateLimitedUntil = workflow.Now(ctx).Add(r.RateLimitedFor)
 			p.LastErrorClass, p.LastError = string(sferrors.RateLimited), r.RateLimitMessage
 			updateDetails(ctx, &p)
@@ -219,17 +198,17 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 				return SyncResult{}, cancelled(ctx, &p, in)
 			}
 			p.RateLimitedUntil = time.Time{}
-			setState(ctx, &p, StateRunning)
+			setState(ctx, &p, task.Running)
 		}
 		updateDetails(ctx, &p)
 	}
 
-	setState(ctx, &p, StateCompleted)
+	setState(ctx, &p, task.Completed)
 	updateDetails(ctx, &p)
 	return SyncResult{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: StateCompleted,
-		Pages: p.Pages, Records: p.Records, Retries: p.Retries,
-		RateLimitWaits: p.RateLimitWaits, Duration: workflow.Now(ctx).Sub(p.Started), Runs: p.Runs,
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Completed,
+		Position: p.Position, Counters: p.Counters, Retries: p.Retries,
+		Duration: workflow.Now(ctx).Sub(p.Started), Runs: p.Runs,
 	}, nil
 }
 
@@ -289,11 +268,11 @@ var cleanupOptions = workflow.ActivityOptions{
 // context, then ends the workflow as Canceled.
 func cancelled(ctx workflow.Context, p *Progress, in SyncInput) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	setState(dctx, p, StateCancelled)
+	setState(dctx, p, task.Cancelled)
 	dctx = workflow.WithActivityOptions(dctx, cleanupOptions)
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(dctx, a.RecordState, activities.RecordStateInput{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: sink.StateCancelled, Message: "cancelled by request",
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Cancelled, Message: "cancelled by request",
 	}).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
@@ -307,12 +286,12 @@ func cancelled(ctx workflow.Context, p *Progress, in SyncInput) error {
 func fail(ctx workflow.Context, p *Progress, in SyncInput, class sferrors.Class, cause error) error {
 	msg := failureMessage(cause)
 	p.LastErrorClass, p.LastError = string(class), msg
-	setState(ctx, p, StateFailed)
+	setState(ctx, p, task.Failed)
 	workflow.GetLogger(ctx).Error("sync failed", "class", string(class), "error", msg)
 	actx := workflow.WithActivityOptions(ctx, cleanupOptions)
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(actx, a.RecordState, activities.RecordStateInput{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: sink.StateFailed, Message: string(class) + ": " + msg,
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Failed, Message: string(class) + ": " + msg,
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the failure", "error", err)
 	}
@@ -342,11 +321,11 @@ func failureMessage(err error) string {
 
 // setState records the task's state in p and in the SyncState search
 // attribute (with SyncDataset), so lists and filters see it.
-func setState(ctx workflow.Context, p *Progress, state string) {
+func setState(ctx workflow.Context, p *Progress, state task.State) {
 	p.State = state
 	p.Updated = workflow.Now(ctx)
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		SearchAttrDataset.ValueSet(p.DatasetID), SearchAttrState.ValueSet(state)); err != nil {
+		SearchAttrDataset.ValueSet(p.DatasetID), SearchAttrState.ValueSet(string(state))); err != nil {
 		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
 	}
 }
@@ -361,7 +340,7 @@ func updateDetails(ctx workflow.Context, p *Progress) {
 	if !p.RateLimitedUntil.IsZero() {
 		s += ", rate limited until " + p.RateLimitedUntil.UTC().Format(time.RFC3339)
 	}
-	if p.LastError != "" && p.State != StateRunning {
+	if p.LastError != "" && p.State != task.Running {
 		s += "\n\nlast error (" + p.LastErrorClass + "): " + p.LastError
 	}
 	workflow.SetCurrentDetails(ctx, s)
