@@ -113,103 +113,158 @@ type Progress struct {
 }
 
 // SyncWorkflow copies one dataset from its source into the sink, page by
-// page, until the source reports the end. See DESIGN.md §2–3.
+// page, until the source reports the end. See ARCHITECTURE.md §Data flow
+// and §Failure table.
 func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	if err := in.validate(); err != nil {
 		return SyncResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
 	}
+	r := newSyncRun(ctx, in)
+	r.resume()
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
+		return r.p, nil
+	}); err != nil {
+		return SyncResult{}, err
+	}
+	setState(ctx, &r.p, task.Running)
+	updateDetails(ctx, &r.p)
+	for n := 0; ; n++ {
+		if n >= r.opts.ActivitiesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return SyncResult{}, r.continueAsNew()
+		}
+		if err := r.checkDeadline(); err != nil {
+			return SyncResult{}, err
+		}
+		res, err := r.syncPages()
+		if err != nil {
+			return SyncResult{}, err
+		}
+		if res.Done {
+			return r.complete(), nil
+		}
+		if res.RateLimitedFor > 0 {
+			if err := r.onRateLimited(res); err != nil {
+				return SyncResult{}, err
+			}
+		}
+		updateDetails(ctx, &r.p)
+	}
+}
+
+// syncRun is one run of a SyncWorkflow: its input, options and the task's
+// progress (also the progress query's answer).
+type syncRun struct {
+	ctx  workflow.Context
+	actx workflow.Context // with the SyncPages activity options
+	in   SyncInput
+	opts SyncOptions
+	p    Progress
+}
+
+func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
 	if in.Dataset.RateLimit.GlobalRPS > 0 && in.Options.PagesPerActivity == 0 {
 		// A global limit bounds activity dispatch: one page per activity
 		// makes it bound requests.
 		in.Options.PagesPerActivity = 1
 	}
-	opts := in.Options.withDefaults()
-	log := workflow.GetLogger(ctx)
+	r := &syncRun{ctx: ctx, in: in, opts: in.Options.withDefaults()}
+	r.actx = workflow.WithActivityOptions(ctx, syncPagesOptions(in.Dataset, r.opts))
+	return r
+}
 
-	p := Progress{TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Running, Started: workflow.Now(ctx), Runs: 1}
-	if c := in.Carry; c != nil {
-		p.Position, p.Counters, p.Started, p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
-		p.Retries = p.Counters.Retries()
+// resume starts the task's progress where the previous run left it (its
+// carry), or at the start of a new generation named by this run.
+func (r *syncRun) resume() {
+	r.p = Progress{TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Running, Started: workflow.Now(r.ctx), Runs: 1}
+	if c := r.in.Carry; c != nil {
+		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
+		r.p.Retries = r.p.Counters.Retries()
 	}
-	if p.Generation == "" {
-		p.Generation = workflow.GetInfo(ctx).WorkflowExecution.RunID
+	if r.p.Generation == "" {
+		r.p.Generation = workflow.GetInfo(r.ctx).WorkflowExecution.RunID
 	}
-	p.Updated = workflow.Now(ctx)
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
-		return p, nil
-	}); err != nil {
-		return SyncResult{}, err
-	}
-	setState(ctx, &p, task.Running)
-	updateDetails(ctx, &p)
+	r.p.Updated = workflow.Now(r.ctx)
+}
 
-	actx := workflow.WithActivityOptions(ctx, syncPagesOptions(in.Dataset, opts))
+// continueAsNew ends this run and starts the next with the task's progress
+// as its carry, so that history stays small.
+func (r *syncRun) continueAsNew() error {
+	next := r.in
+	next.Carry = &SyncCarry{Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs}
+	workflow.GetLogger(r.ctx).Info("continuing as new", "pages", r.p.Pages, "records", r.p.Records)
+	return workflow.NewContinueAsNewError(r.ctx, SyncWorkflow, next)
+}
+
+// checkDeadline fails the task once it has run longer than its deadline
+// (across runs).
+func (r *syncRun) checkDeadline() error {
+	d := time.Duration(r.opts.Deadline)
+	if d <= 0 || workflow.Now(r.ctx).Sub(r.p.Started) <= d {
+		return nil
+	}
+	err := temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("task %s exceeded its deadline of %s after %d pages", r.in.TaskID, d, r.p.Pages),
+		sferrors.TypeUnrecoverable, nil)
+	return r.fail(sferrors.Unrecoverable, err)
+}
+
+// syncPages runs one SyncPages execution from the task's position and
+// records its outcome; a failure ends the task (cancelled or failed).
+func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 	var a *activities.Activities
-	for n := 0; ; n++ {
-		if n >= opts.ActivitiesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			next := in
-			next.Carry = &SyncCarry{Position: p.Position, Counters: p.Counters, Started: p.Started, Runs: p.Runs}
-			log.Info("continuing as new", "pages", p.Pages, "records", p.Records)
-			return SyncResult{}, workflow.NewContinueAsNewError(ctx, SyncWorkflow, next)
+	var res activities.SyncPagesResult
+	err := workflow.ExecuteActivity(r.actx, a.SyncPages, activities.SyncPagesInput{
+		TaskID:   r.in.TaskID,
+		Dataset:  r.in.Dataset,
+		Position: r.p.Position,
+		MaxPages: r.opts.PagesPerActivity,
+		MaxWait:  time.Duration(r.opts.MaxWait),
+	}).Get(r.ctx, &res)
+	if err != nil {
+		if r.ctx.Err() != nil || temporal.IsCanceledError(err) {
+			return res, r.cancelled()
 		}
-		if d := time.Duration(opts.Deadline); d > 0 && workflow.Now(ctx).Sub(p.Started) > d {
-			err := temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("task %s exceeded its deadline of %s after %d pages", in.TaskID, d, p.Pages),
-				sferrors.TypeUnrecoverable, nil)
-			return SyncResult{}, fail(ctx, &p, in, sferrors.Unrecoverable, err)
-		}
-
-		var r activities.SyncPagesResult
-		err := workflow.ExecuteActivity(actx, a.SyncPages, activities.SyncPagesInput{
-			TaskID:   in.TaskID,
-			Dataset:  in.Dataset,
-			Position: p.Position,
-			MaxPages: opts.PagesPerActivity,
-			MaxWait:  time.Duration(opts.MaxWait),
-		}).Get(ctx, &r)
-		if err != nil {
-			if ctx.Err() != nil || temporal.IsCanceledError(err) {
-				return SyncResult{}, cancelled(ctx, &p, in)
-			}
-			class, _, _ := sferrors.ClassOf(err)
-			return SyncResult{}, fail(ctx, &p, in, class, err)
-		}
-		p.Counters.Record(int64(max(r.Attempt, 1)), int64(r.RateLimitWaits))
-		p.Retries = p.Counters.Retries()
-		// The generation is the task's: a result from an older worker has none.
-		gen := p.Generation
-		p.Position = r.Position
-		p.Generation = gen
-		p.Rate = r.Rate
-		p.Updated = workflow.Now(ctx)
-		if r.Done {
-			break
-		}
-		if r.RateLimitedFor > 0 {
-			setState(ctx, &p, task.RateLimited)
-			p.RateLimitedUntil = workflow.Now(ctx).Add(r.RateLimitedFor)
-			p.LastErrorClass, p.LastError = string(sferrors.RateLimited), r.RateLimitMessage
-			updateDetails(ctx, &p)
-			log.Info("rate limited: waiting on a durable timer", "until", p.RateLimitedUntil)
-			timer := workflow.NewTimerWithOptions(ctx, r.RateLimitedFor, workflow.TimerOptions{
-				Summary: fmt.Sprintf("rate limited: %s", in.Dataset.LimitKey()),
-			})
-			if err := timer.Get(ctx, nil); err != nil {
-				return SyncResult{}, cancelled(ctx, &p, in)
-			}
-			p.RateLimitedUntil = time.Time{}
-			setState(ctx, &p, task.Running)
-		}
-		updateDetails(ctx, &p)
+		class, _, _ := sferrors.ClassOf(err)
+		return res, r.fail(class, err)
 	}
+	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
+	r.p.Retries = r.p.Counters.Retries()
+	gen := r.p.Generation // the task's: a result from an older worker has none
+	r.p.Position = res.Position
+	r.p.Generation = gen
+	r.p.Rate = res.Rate
+	r.p.Updated = workflow.Now(r.ctx)
+	return res, nil
+}
 
-	setState(ctx, &p, task.Completed)
-	updateDetails(ctx, &p)
+// onRateLimited waits on a durable timer for as long as the execution's
+// rate limit asked (longer than an activity waits), holding no worker slot.
+func (r *syncRun) onRateLimited(res activities.SyncPagesResult) error {
+	setState(r.ctx, &r.p, task.RateLimited)
+	r.p.RateLimitedUntil = workflow.Now(r.ctx).Add(res.RateLimitedFor)
+	r.p.LastErrorClass, r.p.LastError = string(sferrors.RateLimited), res.RateLimitMessage
+	updateDetails(r.ctx, &r.p)
+	workflow.GetLogger(r.ctx).Info("rate limited: waiting on a durable timer", "until", r.p.RateLimitedUntil)
+	timer := workflow.NewTimerWithOptions(r.ctx, res.RateLimitedFor, workflow.TimerOptions{
+		Summary: fmt.Sprintf("rate limited: %s", r.in.Dataset.LimitKey()),
+	})
+	if err := timer.Get(r.ctx, nil); err != nil {
+		return r.cancelled()
+	}
+	r.p.RateLimitedUntil = time.Time{}
+	setState(r.ctx, &r.p, task.Running)
+	return nil
+}
+
+// complete records the end of the task and its result.
+func (r *syncRun) complete() SyncResult {
+	setState(r.ctx, &r.p, task.Completed)
+	updateDetails(r.ctx, &r.p)
 	return SyncResult{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Completed,
-		Position: p.Position, Counters: p.Counters, Retries: p.Retries,
-		Duration: workflow.Now(ctx).Sub(p.Started), Runs: p.Runs,
-	}, nil
+		TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Completed,
+		Position: r.p.Position, Counters: r.p.Counters, Retries: r.p.Retries,
+		Duration: workflow.Now(r.ctx).Sub(r.p.Started), Runs: r.p.Runs,
+	}
 }
 
 func (in SyncInput) validate() error {
@@ -266,7 +321,8 @@ var cleanupOptions = workflow.ActivityOptions{
 
 // cancelled records the cancellation in the checkpoint from a disconnected
 // context, then ends the workflow as Canceled.
-func cancelled(ctx workflow.Context, p *Progress, in SyncInput) error {
+func (r *syncRun) cancelled() error {
+	ctx, p, in := r.ctx, &r.p, r.in
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	setState(dctx, p, task.Cancelled)
 	dctx = workflow.WithActivityOptions(dctx, cleanupOptions)
@@ -283,7 +339,8 @@ func cancelled(ctx workflow.Context, p *Progress, in SyncInput) error {
 // fail records the failure in the checkpoint and returns the error the
 // workflow fails with: an ApplicationError whose type is the class's, so a
 // batch (or any caller) reads the class from the top of the chain.
-func fail(ctx workflow.Context, p *Progress, in SyncInput, class sferrors.Class, cause error) error {
+func (r *syncRun) fail(class sferrors.Class, cause error) error {
+	ctx, p, in := r.ctx, &r.p, r.in
 	msg := failureMessage(cause)
 	p.LastErrorClass, p.LastError = string(class), msg
 	setState(ctx, p, task.Failed)
