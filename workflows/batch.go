@@ -155,7 +155,7 @@ func ChildWorkflowID(batchID, taskID string) string {
 // failure (unrecoverable, transient after its attempts, timeout) stops the
 // batch: no task starts after it, running ones are cancelled, pending ones
 // are skipped and the batch fails with that class's error type. See
-// DESIGN.md §1 and §3.
+// ARCHITECTURE.md §Data flow and §Failure table.
 func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	if err := in.validate(); err != nil {
 		return BatchResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
@@ -227,16 +227,21 @@ func newBatch(ctx workflow.Context, in BatchInput) *batch {
 		b.counts[task.Pending]++
 	}
 	if c := in.Carry; c != nil {
-		b.started, b.runs = c.Started, c.Runs+1
-		for _, o := range c.Outcomes {
-			t := &b.tasks[o.Index]
-			b.counts[t.State]--
-			b.counts[o.State]++
-			t.State, t.Class, t.Message, t.Records, t.Pages = o.State, o.Class, o.Message, o.Records, o.Pages
-		}
+		b.restore(c)
 	}
 	b.in.Carry = nil
 	return b
+}
+
+// restore takes the outcomes of the tasks the previous runs finished.
+func (b *batch) restore(c *BatchCarry) {
+	b.started, b.runs = c.Started, c.Runs+1
+	for _, o := range c.Outcomes {
+		t := &b.tasks[o.Index]
+		b.counts[t.State]--
+		b.counts[o.State]++
+		t.State, t.Class, t.Message, t.Records, t.Pages = o.State, o.Class, o.Message, o.Records, o.Pages
+	}
 }
 
 // run is the main loop: start what may start, wait for a change, repeat;
@@ -349,23 +354,35 @@ func (b *batch) finish(ctx workflow.Context, i int, r SyncResult, err error) {
 		t.Message = "cancelled by request"
 	case class == sferrors.Cancelled || temporal.IsCanceledError(err):
 		b.setTaskState(i, task.Cancelled)
-		switch b.state {
-		case task.Stopping:
-			t.Message = "cancelled: the batch stopped after task " + b.stoppedBy + " failed"
-		case task.Cancelling:
-			t.Message = "cancelled: the batch was cancelled"
-		default:
-			t.Message = "cancelled outside the batch"
-		}
+		t.Message = b.cancelledMessage()
 	default:
-		b.setTaskState(i, task.Failed)
-		t.Class, t.Message = string(class), truncate(msg, maxTaskMessage)
-		workflow.GetLogger(ctx).Error("batch task failed", "task", t.ID, "class", t.Class, "error", msg)
-		if class != sferrors.InvalidRequest && b.state == task.Running {
-			b.stop(ctx, i, class, msg)
-		}
+		b.failed(ctx, i, class, msg)
 	}
 	b.publish(ctx)
+}
+
+// cancelledMessage says why a task was cancelled when nobody asked for it.
+func (b *batch) cancelledMessage() string {
+	switch b.state {
+	case task.Stopping:
+		return "cancelled: the batch stopped after task " + b.stoppedBy + " failed"
+	case task.Cancelling:
+		return "cancelled: the batch was cancelled"
+	default:
+		return "cancelled outside the batch"
+	}
+}
+
+// failed records task i's failure and stops the batch when its class says
+// so.
+func (b *batch) failed(ctx workflow.Context, i int, class sferrors.Class, msg string) {
+	t := &b.tasks[i]
+	b.setTaskState(i, task.Failed)
+	t.Class, t.Message = string(class), truncate(msg, maxTaskMessage)
+	workflow.GetLogger(ctx).Error("batch task failed", "task", t.ID, "class", t.Class, "error", msg)
+	if class != sferrors.InvalidRequest && b.state == task.Running {
+		b.stop(ctx, i, class, msg)
+	}
 }
 
 // stop stops the batch because task i failed with class: pending tasks are
@@ -557,6 +574,25 @@ func (in *BatchInput) validate() error {
 	if in.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("concurrency: %d is negative", in.Concurrency))
 	}
+	errs = append(errs, in.validateTasks()...)
+	if c := in.Carry; c != nil {
+		for _, o := range c.Outcomes {
+			if o.Index < 0 || o.Index >= len(in.Tasks) || !isTaskState(o.State) || o.State == task.Pending || o.State == task.Running {
+				errs = append(errs, fmt.Errorf("carry: bad outcome %+v", o))
+				break
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid batch input: %w", err)
+	}
+	return nil
+}
+
+// validateTasks checks that task IDs are given and unique, and that every
+// task's dataset is given, under its own key.
+func (in *BatchInput) validateTasks() []error {
+	var errs []error
 	seen := make(map[string]bool, len(in.Tasks))
 	checked := make(map[string]bool, len(in.Datasets))
 	for i, t := range in.Tasks {
@@ -577,18 +613,7 @@ func (in *BatchInput) validate() error {
 		}
 		checked[t.Dataset] = true
 	}
-	if c := in.Carry; c != nil {
-		for _, o := range c.Outcomes {
-			if o.Index < 0 || o.Index >= len(in.Tasks) || !isTaskState(o.State) || o.State == task.Pending || o.State == task.Running {
-				errs = append(errs, fmt.Errorf("carry: bad outcome %+v", o))
-				break
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid batch input: %w", err)
-	}
-	return nil
+	return errs
 }
 
 func isTaskState(s task.State) bool { return slices.Contains(taskStates, s) }
