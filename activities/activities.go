@@ -22,6 +22,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit/hints"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // Fetcher gets one page of a dataset from its source.
@@ -67,12 +68,10 @@ type Activities struct {
 // SyncPagesInput is the input of SyncPages. It carries no secrets and no
 // record data.
 type SyncPagesInput struct {
-	TaskID     string         `json:"task_id"`
-	Dataset    config.Dataset `json:"dataset"`
-	Generation string         `json:"generation"`
-	Cursor     string         `json:"cursor"`
-	Pages      int64          `json:"pages"`
-	Records    int64          `json:"records"`
+	TaskID  string         `json:"task_id"`
+	Dataset config.Dataset `json:"dataset"`
+	// Position is where the workflow last saw the task (its Done is false).
+	task.Position
 	// MaxPages bounds the pages one activity execution commits.
 	MaxPages int `json:"max_pages"`
 	// MaxDuration bounds the time one execution runs before it returns its
@@ -86,10 +85,8 @@ type SyncPagesInput struct {
 
 // SyncPagesResult is where the task stands after one SyncPages execution.
 type SyncPagesResult struct {
-	Cursor  string `json:"cursor"`
-	Done    bool   `json:"done"`
-	Pages   int64  `json:"pages"`   // pages committed in this generation
-	Records int64  `json:"records"` // records committed in this generation
+	// Position is the task's position after the last committed page.
+	task.Position
 	// PagesFetched counts the pages this execution committed.
 	PagesFetched int `json:"pages_fetched"`
 	// Attempt is the activity attempt that produced this result.
@@ -112,11 +109,7 @@ type SyncPagesResult struct {
 // next attempt to resume, and for `starter status` to show live progress
 // while an execution runs. No record data.
 type Heartbeat struct {
-	Generation string `json:"generation"`
-	Cursor     string `json:"cursor"`
-	Pages      int64  `json:"pages"`
-	Records    int64  `json:"records"`
-	Done       bool   `json:"done"`
+	task.Position
 }
 
 // Defaults for SyncPagesInput fields left zero.
@@ -130,10 +123,37 @@ const (
 // at the furthest of the input cursor, the last heartbeat and the sink's
 // checkpoint, so that a retry resumes where the previous attempt stopped.
 func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPagesResult, error) {
-	info := activity.GetInfo(ctx)
-	log := sdklog.With(activity.GetLogger(ctx), "dataset", in.Dataset.ID)
-	key := in.Dataset.LimitKey()
-	limit := ratelimit.Limit{RPS: in.Dataset.RateLimit.RPS, Burst: in.Dataset.RateLimit.Burst}
+	s := a.newPageSync(ctx, in.withDefaults())
+	pos, err := s.resume()
+	if err != nil {
+		return SyncPagesResult{}, err
+	}
+	s.pos = pos
+	s.hb = newHeartbeater(ctx, a.heartbeatEvery(), Heartbeat{pos})
+	defer s.hb.stop()
+	s.started = a.now()
+
+	// While a page commits, the next one is already being fetched: one
+	// fetch runs ahead of the commits. Returning cancels it; its page is
+	// then fetched again by the next execution (at most one page twice).
+	var cancelAhead context.CancelFunc
+	s.fctx, cancelAhead = context.WithCancel(ctx)
+	defer cancelAhead()
+
+	for !s.pos.Done && s.budgetLeft() {
+		stop, err := s.step()
+		if err != nil {
+			return SyncPagesResult{}, err
+		}
+		if stop {
+			break
+		}
+	}
+	return s.finish(), nil
+}
+
+// withDefaults fills the fields left zero.
+func (in SyncPagesInput) withDefaults() SyncPagesInput {
 	if in.MaxPages <= 0 {
 		in.MaxPages = DefaultMaxPages
 	}
@@ -143,138 +163,204 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 	if in.MaxWait <= 0 {
 		in.MaxWait = DefaultMaxWait
 	}
+	return in
+}
 
-	st := Heartbeat{Generation: in.Generation, Cursor: in.Cursor, Pages: in.Pages, Records: in.Records}
-	if activity.HasHeartbeatDetails(ctx) {
+// pageSync is one SyncPages execution: where it stands (pos, committed and
+// heartbeated), what it will return (res) and the fetch running ahead.
+type pageSync struct {
+	a        *Activities
+	ctx      context.Context
+	fctx     context.Context // of the fetches: cancelled when the execution returns
+	in       SyncPagesInput
+	log      sdklog.Logger
+	key      string
+	limit    ratelimit.Limit
+	started  time.Time
+	stopping <-chan struct{}
+	hb       *heartbeater
+	pos      task.Position
+	res      SyncPagesResult
+	ahead    <-chan fetched
+}
+
+func (a *Activities) newPageSync(ctx context.Context, in SyncPagesInput) *pageSync {
+	return &pageSync{
+		a:        a,
+		ctx:      ctx,
+		in:       in,
+		log:      sdklog.With(activity.GetLogger(ctx), "dataset", in.Dataset.ID),
+		key:      in.Dataset.LimitKey(),
+		limit:    ratelimit.Limit{RPS: in.Dataset.RateLimit.RPS, Burst: in.Dataset.RateLimit.Burst},
+		stopping: activity.GetWorkerStopChannel(ctx),
+		res:      SyncPagesResult{Attempt: activity.GetInfo(ctx).Attempt},
+	}
+}
+
+// resume is the position to start from: the furthest of the input, the
+// last heartbeat of a previous attempt and the sink's checkpoint.
+func (s *pageSync) resume() (task.Position, error) {
+	from := []task.Position{s.in.Position}
+	if activity.HasHeartbeatDetails(s.ctx) {
 		var hb Heartbeat
-		if err := activity.GetHeartbeatDetails(ctx, &hb); err == nil && hb.Generation == st.Generation && hb.Pages > st.Pages {
-			st = hb
+		if err := activity.GetHeartbeatDetails(s.ctx, &hb); err == nil {
+			from = append(from, hb.Position)
 		}
 	}
-	cp, ok, err := a.Sink.Load(ctx, in.TaskID)
+	cp, ok, err := s.a.Sink.Load(s.ctx, s.in.TaskID)
 	if err != nil {
-		return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, sferrors.New(classifySinkError(ctx, err), "load checkpoint", err))
+		return task.Position{}, s.fail(sferrors.New(classifySinkError(s.ctx, err), "load checkpoint", err))
 	}
-	if ok && cp.Generation == st.Generation && cp.Pages > st.Pages {
-		st = Heartbeat{Generation: cp.Generation, Cursor: cp.Cursor, Pages: cp.Pages, Records: cp.Records, Done: cp.Done}
+	if ok {
+		from = append(from, cp.Position)
 	}
+	return task.Furthest(from...), nil
+}
 
-	res := SyncPagesResult{Attempt: info.Attempt}
-	finish := func() SyncPagesResult {
-		res.Cursor, res.Done, res.Pages, res.Records = st.Cursor, st.Done, st.Pages, st.Records
-		res.Rate = a.Limits.Status(key).Rate
-		return res
+// step fetches and commits one page. It returns stop when the execution
+// must return its progress now: its worker is stopping, or a rate limit
+// asks for a wait that belongs in the workflow.
+func (s *pageSync) step() (stop bool, err error) {
+	if s.isStopping() {
+		s.log.Info("worker stopping: returning after the last committed page", "pages", s.pos.Pages)
+		s.res.WorkerStopping = true
+		return true, nil
 	}
-
-	hb := newHeartbeater(ctx, a.heartbeatEvery(), st)
-	defer hb.stop()
-
-	started := a.now()
-	stopping := activity.GetWorkerStopChannel(ctx)
-
-	// While a page commits, the next one is already being fetched: one
-	// fetch runs ahead of the commits. Returning cancels it; its page is
-	// then fetched again by the next execution (at most one page twice).
-	fctx, cancelAhead := context.WithCancel(ctx)
-	defer cancelAhead()
-	var ahead <-chan fetched
-	fetch := func(cursor string) <-chan fetched {
-		ch := make(chan fetched, 1)
-		go func() {
-			if err := a.Limits.Wait(fctx, key, limit); err != nil {
-				ch <- fetched{waitErr: err}
-				return
-			}
-			p, err := a.Source.Fetch(fctx, in.Dataset.Source, cursor)
-			ch <- fetched{page: p, err: err}
-		}()
-		return ch
+	r := s.awaitFetch()
+	if r.waitErr != nil {
+		return false, s.fail(cutOff(s.ctx, s.stopping, "wait for rate limit"))
 	}
-	budgetLeft := func() bool {
-		return res.PagesFetched < in.MaxPages && (res.PagesFetched == 0 || a.now().Sub(started) < in.MaxDuration)
+	if r.err != nil {
+		return s.onFetchError(r.err)
 	}
-	isStopping := func() bool {
-		select {
-		case <-stopping:
-			return true
-		default:
-			return false
-		}
-	}
+	return false, s.commit(r.page)
+}
 
-	for !st.Done && budgetLeft() {
-		if isStopping() {
-			log.Info("worker stopping: returning after the last committed page", "pages", st.Pages)
-			res.WorkerStopping = true
-			return finish(), nil
-		}
-		if ahead == nil {
-			ahead = fetch(st.Cursor)
-		}
-		r := <-ahead
-		ahead = nil
-		if r.waitErr != nil {
-			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, cutOff(ctx, stopping, "wait for rate limit"))
-		}
-		page, err := r.page, r.err
-		if err != nil {
-			e := sferrors.Classify(err)
-			if ctx.Err() != nil {
-				e = cutOff(ctx, stopping, "fetch")
-			}
-			a.observeRequest(in.Dataset.ID, string(e.Class))
-			if e.Class == sferrors.RateLimited {
-				until := a.Limits.Freeze(key, e.RetryAfter)
-				d := until.Sub(a.now())
-				a.observeWait(key, d)
-				res.RateLimitWaits++
-				if d > in.MaxWait || a.now().Add(d).Sub(started) > in.MaxDuration {
-					log.Warn("rate limited: waiting in the workflow", "key", key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
-					res.RateLimitedFor = d
-					res.RateLimitMessage = e.Error()
-					return finish(), nil
-				}
-				log.Info("rate limited: waiting", "key", key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
-				continue // the next fetch waits at the frozen gate
-			}
-			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, e)
-		}
-		a.observeRequest(in.Dataset.ID, "ok")
-		a.Limits.Observe(key, hints.ParseQuota(page.Header, a.now()))
+// budgetLeft says whether this execution may fetch another page: always
+// one, then while it has pages and time left.
+func (s *pageSync) budgetLeft() bool {
+	return s.res.PagesFetched < s.in.MaxPages && (s.res.PagesFetched == 0 || s.a.now().Sub(s.started) < s.in.MaxDuration)
+}
 
-		next := Heartbeat{
-			Generation: st.Generation,
-			Cursor:     page.Next,
-			Done:       page.Done,
-			Pages:      st.Pages + 1,
-			Records:    st.Records + int64(len(page.Records)),
-		}
-		if !next.Done && res.PagesFetched+1 < in.MaxPages && a.now().Sub(started) < in.MaxDuration && !isStopping() {
-			ahead = fetch(next.Cursor)
-		}
-		state := sink.StateRunning
-		if next.Done {
-			state = sink.StateCompleted
-		}
-		cp := sink.Checkpoint{
-			TaskID: in.TaskID, DatasetID: in.Dataset.ID, Generation: next.Generation,
-			Cursor: next.Cursor, Done: next.Done, Pages: next.Pages, Records: next.Records,
-			State: state, UpdatedAt: a.now(),
-		}
-		if err := a.Sink.Commit(ctx, cp, page.Records); err != nil {
-			if ctx.Err() != nil {
-				return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, cutOff(ctx, stopping, "commit"))
-			}
-			return SyncPagesResult{}, a.fail(ctx, in.Dataset.ID, sferrors.New(classifySinkError(ctx, err), "commit", err))
-		}
-		st = next
-		hb.set(st)
-		res.PagesFetched++
-		if a.Observer != nil {
-			a.Observer.PageCommitted(in.Dataset.ID, len(page.Records))
-		}
+func (s *pageSync) isStopping() bool {
+	select {
+	case <-s.stopping:
+		return true
+	default:
+		return false
 	}
-	return finish(), nil
+}
+
+// fetch waits for the key's rate limit, then fetches the page at cursor,
+// in the background.
+func (s *pageSync) fetch(cursor string) <-chan fetched {
+	ch := make(chan fetched, 1)
+	go func() {
+		if err := s.a.Limits.Wait(s.fctx, s.key, s.limit); err != nil {
+			ch <- fetched{waitErr: err}
+			return
+		}
+		p, err := s.a.Source.Fetch(s.fctx, s.in.Dataset.Source, cursor)
+		ch <- fetched{page: p, err: err}
+	}()
+	return ch
+}
+
+// awaitFetch is the page at the current position: the one fetched ahead,
+// or a new fetch.
+func (s *pageSync) awaitFetch() fetched {
+	if s.ahead == nil {
+		s.ahead = s.fetch(s.pos.Cursor)
+	}
+	r := <-s.ahead
+	s.ahead = nil
+	return r
+}
+
+// onFetchError classifies a failed fetch: a rate limit is waited out
+// (onRateLimited), anything else fails the execution.
+func (s *pageSync) onFetchError(err error) (stop bool, _ error) {
+	e := sferrors.Classify(err)
+	if s.ctx.Err() != nil {
+		e = cutOff(s.ctx, s.stopping, "fetch")
+	}
+	s.a.observeRequest(s.in.Dataset.ID, string(e.Class))
+	if e.Class == sferrors.RateLimited {
+		return s.onRateLimited(e), nil
+	}
+	return false, s.fail(e)
+}
+
+// onRateLimited freezes the key for as long as the answer asks. A short
+// wait is taken here: the next fetch waits at the frozen gate. A longer one
+// stops the execution and asks the workflow to wait on a durable timer.
+func (s *pageSync) onRateLimited(e *sferrors.Error) (stop bool) {
+	until := s.a.Limits.Freeze(s.key, e.RetryAfter)
+	d := until.Sub(s.a.now())
+	s.a.observeWait(s.key, d)
+	s.res.RateLimitWaits++
+	if d > s.in.MaxWait || s.a.now().Add(d).Sub(s.started) > s.in.MaxDuration {
+		s.log.Warn("rate limited: waiting in the workflow", "key", s.key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
+		s.res.RateLimitedFor = d
+		s.res.RateLimitMessage = e.Error()
+		return true
+	}
+	s.log.Info("rate limited: waiting", "key", s.key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
+	return false
+}
+
+// commit writes a fetched page with the task's next position in one sink
+// transaction (the next page is fetched meanwhile), then heartbeats it.
+func (s *pageSync) commit(page source.Page) error {
+	s.a.observeRequest(s.in.Dataset.ID, "ok")
+	s.a.Limits.Observe(s.key, hints.ParseQuota(page.Header, s.a.now()))
+	next := s.pos.Advance(page.Next, page.Done, len(page.Records))
+	s.fetchAhead(next)
+	if err := s.a.Sink.Commit(s.ctx, s.checkpoint(next), page.Records); err != nil {
+		if s.ctx.Err() != nil {
+			return s.fail(cutOff(s.ctx, s.stopping, "commit"))
+		}
+		return s.fail(sferrors.New(classifySinkError(s.ctx, err), "commit", err))
+	}
+	s.pos = next
+	s.hb.set(Heartbeat{next})
+	s.res.PagesFetched++
+	if s.a.Observer != nil {
+		s.a.Observer.PageCommitted(s.in.Dataset.ID, len(page.Records))
+	}
+	return nil
+}
+
+// fetchAhead starts fetching the page at next while the current one
+// commits, unless this execution will stop after it.
+func (s *pageSync) fetchAhead(next task.Position) {
+	if !next.Done && s.res.PagesFetched+1 < s.in.MaxPages && s.a.now().Sub(s.started) < s.in.MaxDuration && !s.isStopping() {
+		s.ahead = s.fetch(next.Cursor)
+	}
+}
+
+// checkpoint is what the sink records with the page that moves the task
+// to next.
+func (s *pageSync) checkpoint(next task.Position) sink.Checkpoint {
+	state := task.Running
+	if next.Done {
+		state = task.Completed
+	}
+	return sink.Checkpoint{
+		TaskID: s.in.TaskID, DatasetID: s.in.Dataset.ID, Position: next, State: state, UpdatedAt: s.a.now(),
+	}
+}
+
+// finish is the execution's result: where the task stands now.
+func (s *pageSync) finish() SyncPagesResult {
+	s.res.Position = s.pos
+	s.res.Rate = s.a.Limits.Status(s.key).Rate
+	return s.res
+}
+
+// fail converts a classified failure into the activity's error.
+func (s *pageSync) fail(e *sferrors.Error) error {
+	return s.a.fail(s.ctx, s.in.Dataset.ID, e)
 }
 
 // fetched is the outcome of one fetch run ahead.
@@ -303,7 +389,7 @@ func cutOff(ctx context.Context, stopping <-chan struct{}, op string) *sferrors.
 type RecordStateInput struct {
 	TaskID    string     `json:"task_id"`
 	DatasetID string     `json:"dataset_id"`
-	State     sink.State `json:"state"`
+	State     task.State `json:"state"`
 	Message   string     `json:"message,omitempty"`
 }
 
@@ -318,8 +404,8 @@ func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error
 }
 
 // fail logs a classified failure with what is needed to debug it and converts
-// it into the ApplicationError the activity returns (sferrors.ToActivityError:
-// transient failures get the failure table's jittered retry delay).
+// it into the error the activity returns (ARCHITECTURE.md §Failure table):
+// transient failures get the table's jittered retry delay.
 func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error) error {
 	log := sdklog.With(activity.GetLogger(ctx), "dataset", dataset)
 	info := activity.GetInfo(ctx)

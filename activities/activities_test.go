@@ -22,6 +22,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // pagedSource serves total records, 10 a page, with cursor pagination; a
@@ -118,7 +119,7 @@ func TestSyncPagesCommitsUpToMaxPagesThenResumes(t *testing.T) {
 	require.True(t, ok)
 	require.Equal(t, r.Cursor, cp.Cursor, "the checkpoint holds the cursor of the next page")
 
-	r, err = f.syncPages(activities.SyncPagesInput{Cursor: r.Cursor, Pages: r.Pages, Records: r.Records, MaxPages: 10})
+	r, err = f.syncPages(activities.SyncPagesInput{Position: task.Position{Cursor: r.Cursor, Pages: r.Pages, Records: r.Records}, MaxPages: 10})
 	require.NoError(t, err)
 	require.True(t, r.Done)
 	require.EqualValues(t, 45, r.Records)
@@ -141,7 +142,7 @@ func TestSyncPagesResumesFromTheCheckpointAheadOfItsInput(t *testing.T) {
 	require.Equal(t, []int{0, 1, 2, 3, 4}, f.src.pagesAsked())
 
 	// Another generation (a new sync run of the task) starts over.
-	r, err = f.syncPages(activities.SyncPagesInput{Generation: "gen-2", MaxPages: 1})
+	r, err = f.syncPages(activities.SyncPagesInput{Position: task.Position{Generation: "gen-2"}, MaxPages: 1})
 	require.NoError(t, err)
 	require.EqualValues(t, 1, r.Pages)
 	require.Equal(t, 0, f.src.pagesAsked()[5])
@@ -186,11 +187,11 @@ func TestSyncPagesClassifiesFailures(t *testing.T) {
 func TestRecordStateWritesTheFinalState(t *testing.T) {
 	f := newFixture(t, 5, nil)
 	_, err := f.env.ExecuteActivity(f.acts.RecordState, activities.RecordStateInput{
-		TaskID: "task", DatasetID: "ds", State: sink.StateCancelled, Message: "cancelled by request",
+		TaskID: "task", DatasetID: "ds", State: task.Cancelled, Message: "cancelled by request",
 	})
 	require.NoError(t, err)
 	cp, ok, err := f.sink.Load(context.Background(), "task")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, sink.StateCancelled, cp.State)
+	require.Equal(t, task.Cancelled, cp.State)
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/tests/faultproxy"
 )
 
@@ -53,6 +54,57 @@ func leakPages(total int) *httptest.Server {
 	return srv
 }
 
+// leakActivities are the activities of the leak test, fetching through tr
+// into snk, registered in a test environment.
+func leakActivities(tr *http.Transport, snk sink.Sink) (*activities.Activities, *testsuite.TestActivityEnvironment) {
+	acts := &activities.Activities{
+		Source:         source.NewClient(source.WithHTTPClient(&http.Client{Transport: tr})),
+		Sink:           snk,
+		Limits:         ratelimit.NewRegistry(ratelimit.Options{}),
+		HeartbeatEvery: 50 * time.Millisecond,
+	}
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestActivityEnvironment()
+	env.RegisterActivity(acts)
+	return acts, env
+}
+
+// leakInput is the SyncPages input of the leak test: the dataset behind the
+// proxy at addr, with a short timeout.
+func leakInput(addr string) activities.SyncPagesInput {
+	return activities.SyncPagesInput{
+		TaskID:   "leak",
+		Position: task.Position{Generation: "g1"},
+		MaxPages: 100,
+		Dataset: config.Dataset{ID: "leak", Source: source.Config{
+			URL:        "http://" + addr + "/records",
+			Records:    "data",
+			Key:        "id",
+			Timeout:    source.Duration(300 * time.Millisecond),
+			Pagination: source.Pagination{Type: source.PaginationCursor, Param: "cursor", Next: "next"},
+		}},
+	}
+}
+
+// requireTransientFaults runs SyncPages once under each network fault: every
+// run must fail as transient.
+func requireTransientFaults(t *testing.T, env *testsuite.TestActivityEnvironment, acts *activities.Activities, proxy *faultproxy.Proxy, in activities.SyncPagesInput) {
+	t.Helper()
+	for _, f := range []faultproxy.Fault{
+		{ResetAfter: 200, Times: 1},
+		{Reset: true, Times: 1},
+		{Stall: true, Times: 1},
+		{TruncateAfter: 200, Times: 1},
+		{BytesPerSecond: 100, Direction: faultproxy.ToClient, Times: 1}, // too slow for the timeout
+	} {
+		proxy.Set(f)
+		_, err := env.ExecuteActivity(acts.SyncPages, in)
+		var app *temporal.ApplicationError
+		require.Truef(t, errors.As(err, &app), "fault %s: want an application error, got %v", f, err)
+		require.Equalf(t, sferrors.TypeTransient, app.Type(), "fault %s: %v", f, err)
+	}
+}
+
 // SyncPages through a proxy that resets, stalls and truncates: each fault
 // fails the execution as transient, a clean run resumes from the checkpoint
 // and completes; afterwards, with the proxy, the source, the idle
@@ -74,41 +126,9 @@ func TestLeakSyncPagesThroughNetworkFaults(t *testing.T) {
 	}
 	defer closeAll() // runs before VerifyNone; harmless after the explicit call
 
-	acts := &activities.Activities{
-		Source:         source.NewClient(source.WithHTTPClient(&http.Client{Transport: tr})),
-		Sink:           snk,
-		Limits:         ratelimit.NewRegistry(ratelimit.Options{}),
-		HeartbeatEvery: 50 * time.Millisecond,
-	}
-	var suite testsuite.WorkflowTestSuite
-	env := suite.NewTestActivityEnvironment()
-	env.RegisterActivity(acts)
-
-	in := activities.SyncPagesInput{
-		TaskID:     "leak",
-		Generation: "g1",
-		MaxPages:   100,
-		Dataset: config.Dataset{ID: "leak", Source: source.Config{
-			URL:        "http://" + proxy.Addr() + "/records",
-			Records:    "data",
-			Key:        "id",
-			Timeout:    source.Duration(300 * time.Millisecond),
-			Pagination: source.Pagination{Type: source.PaginationCursor, Param: "cursor", Next: "next"},
-		}},
-	}
-	for _, f := range []faultproxy.Fault{
-		{ResetAfter: 200, Times: 1},
-		{Reset: true, Times: 1},
-		{Stall: true, Times: 1},
-		{TruncateAfter: 200, Times: 1},
-		{BytesPerSecond: 100, Direction: faultproxy.ToClient, Times: 1}, // too slow for the timeout
-	} {
-		proxy.Set(f)
-		_, err := env.ExecuteActivity(acts.SyncPages, in)
-		var app *temporal.ApplicationError
-		require.Truef(t, errors.As(err, &app), "fault %s: want an application error, got %v", f, err)
-		require.Equalf(t, sferrors.TypeTransient, app.Type(), "fault %s: %v", f, err)
-	}
+	acts, env := leakActivities(tr, snk)
+	in := leakInput(proxy.Addr())
+	requireTransientFaults(t, env, acts, proxy, in)
 	// A fault after two good pages: the next run resumes after them.
 	proxy.Observe(func(ev faultproxy.Event) {
 		if ev.Kind == faultproxy.Accepted && ev.Conn == 7 { // five faulted runs, then pages 0 and 1

@@ -25,6 +25,7 @@ import (
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -122,7 +123,7 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 		return row{}, fmt.Errorf("batch: %w", err)
 	}
 	temporalTime := time.Since(start)
-	if got := res.Counts[workflows.TaskCompleted]; got != n {
+	if got := res.Counts[task.Completed]; got != n {
 		return row{}, fmt.Errorf("batch completed %d of %d tasks: %v", got, n, res.Counts)
 	}
 	for _, sp := range specs {
@@ -158,7 +159,7 @@ func directSync(ctx context.Context, src *source.Client, s sink.Sink, taskID str
 		pages++
 		records += int64(len(p.Records))
 		if err := s.Commit(ctx, sink.Checkpoint{
-			TaskID: taskID, DatasetID: ds.ID, Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: records,
+			TaskID: taskID, DatasetID: ds.ID, Position: task.Position{Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: records},
 		}, p.Records); err != nil {
 			return pages, records, err
 		}

@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncflow/syncflow/task"
 )
 
 // BenchmarkCommitSQLite commits pages of 500 records (about 150 bytes of
@@ -24,8 +26,9 @@ func BenchmarkCommitSQLite(b *testing.B) {
 				if mode == "update" {
 					prefix = "same"
 				}
-				cp := Checkpoint{TaskID: "bench", DatasetID: "d", Generation: "g", Cursor: prefix,
-					Pages: int64(pages), Records: int64(pages * perPage)}
+				cp := Checkpoint{
+					TaskID: "bench", DatasetID: "d", Position: task.Position{Generation: "g", Cursor: prefix, Pages: int64(pages), Records: int64(pages * perPage)},
+				}
 				if err := s.Commit(b.Context(), cp, makePage(prefix, perPage, "some tag to make the record a little longer")); err != nil {
 					b.Fatal(err)
 				}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // dataReader reads one stored record back; each sink implements it in its
@@ -66,7 +67,7 @@ func assertCheckpoint(t *testing.T, want, got Checkpoint) {
 	t.Helper()
 	assert.False(t, got.UpdatedAt.IsZero(), "UpdatedAt not set")
 	if want.State == "" {
-		want.State = StateRunning
+		want.State = task.Running
 	}
 	want.UpdatedAt = got.UpdatedAt
 	assert.Equal(t, want, got)
@@ -92,7 +93,7 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 		require.NoError(t, err)
 		assert.False(t, ok, "checkpoint before any commit")
 
-		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c1", Pages: 1, Records: 3}
+		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 3}}
 		require.NoError(t, s.Commit(ctx, cp, makePage("k", 3, "v1")))
 
 		assertCheckpoint(t, cp, mustLoad(t, s, "task-1"))
@@ -100,7 +101,7 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 		assert.Equal(t, int64(0), mustCount(t, s, "customers"))
 		assertStored(t, s, "orders", "k-2", `{"id":"k-2","n":2,"tag":"v1"}`)
 
-		done := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Done: true, Pages: 2, Records: 3, State: StateCompleted}
+		done := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Done: true, Pages: 2, Records: 3}, State: task.Completed}
 		require.NoError(t, s.Commit(ctx, done, nil))
 		assertCheckpoint(t, done, mustLoad(t, s, "task-1"))
 	})
@@ -108,8 +109,8 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 	t.Run("recommitting a page leaves no duplicate", func(t *testing.T) {
 		s := open(t)
 		ctx := t.Context()
-		cp1 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c1", Pages: 1, Records: 10}
-		cp2 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c2", Pages: 2, Records: 20}
+		cp1 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 10}}
+		cp2 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c2", Pages: 2, Records: 20}}
 		require.NoError(t, s.Commit(ctx, cp1, makePage("a", 10, "v1")))
 		require.NoError(t, s.Commit(ctx, cp2, makePage("b", 10, "v1")))
 		// The worker crashed after the commit, before Temporal heard of it:
@@ -122,14 +123,14 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 	t.Run("upsert replaces data and the last record of a key wins", func(t *testing.T) {
 		s := open(t)
 		ctx := t.Context()
-		require.NoError(t, s.Commit(ctx, Checkpoint{TaskID: "t", DatasetID: "d", Pages: 1}, makePage("k", 2, "v1")))
+		require.NoError(t, s.Commit(ctx, Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: 1}}, makePage("k", 2, "v1")))
 		page := append(makePage("k", 2, "v2"), source.Record{Key: "k-0", Data: json.RawMessage(`{"id":"k-0","tag":"v3"}`)})
-		require.NoError(t, s.Commit(ctx, Checkpoint{TaskID: "t", DatasetID: "d", Pages: 2}, page))
+		require.NoError(t, s.Commit(ctx, Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: 2}}, page))
 		assert.Equal(t, int64(2), mustCount(t, s, "d"))
 		assertStored(t, s, "d", "k-0", `{"id":"k-0","tag":"v3"}`)
 		assertStored(t, s, "d", "k-1", `{"id":"k-1","n":1,"tag":"v2"}`)
 		// The same key in another dataset is another record.
-		require.NoError(t, s.Commit(ctx, Checkpoint{TaskID: "t2", DatasetID: "other", Pages: 1}, makePage("k", 1, "x")))
+		require.NoError(t, s.Commit(ctx, Checkpoint{TaskID: "t2", DatasetID: "other", Position: task.Position{Pages: 1}}, makePage("k", 1, "x")))
 		assert.Equal(t, int64(2), mustCount(t, s, "d"))
 		assert.Equal(t, int64(1), mustCount(t, s, "other"))
 	})
@@ -156,10 +157,10 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
 				s := open(t)
-				before := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c1", Pages: 1, Records: 3}
+				before := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 3}}
 				require.NoError(t, s.Commit(t.Context(), before, makePage("old", 3, "v1")))
 
-				next := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c2", Pages: 2, Records: 9}
+				next := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c2", Pages: 2, Records: 9}}
 				require.Error(t, s.Commit(tt.ctx, next, tt.records))
 
 				assert.Equal(t, int64(3), mustCount(t, s, "orders"))
@@ -186,14 +187,15 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 		errs := make(chan error, tasks)
 		for i := range tasks {
 			wg.Go(func() {
-				task := fmt.Sprintf("task-%d", i)
+				id := fmt.Sprintf("task-%d", i)
 				for p := 1; p <= pages; p++ {
-					recs := makePage(fmt.Sprintf("%s-p%d", task, p), perPage-shared, task)
-					recs = append(recs, makePage("shared", shared, task)...)
-					cp := Checkpoint{TaskID: task, DatasetID: "orders", Generation: "g-" + task,
-						Cursor: fmt.Sprintf("%s-c%d", task, p), Pages: int64(p), Records: int64(p * perPage)}
+					recs := makePage(fmt.Sprintf("%s-p%d", id, p), perPage-shared, id)
+					recs = append(recs, makePage("shared", shared, id)...)
+					cp := Checkpoint{
+						TaskID: id, DatasetID: "orders", Position: task.Position{Generation: "g-" + id, Cursor: fmt.Sprintf("%s-c%d", id, p), Pages: int64(p), Records: int64(p * perPage)},
+					}
 					if err := s.Commit(context.Background(), cp, recs); err != nil {
-						errs <- fmt.Errorf("%s page %d: %w", task, p, err)
+						errs <- fmt.Errorf("%s page %d: %w", id, p, err)
 						return
 					}
 				}
@@ -205,10 +207,11 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 			require.NoError(t, err)
 		}
 		for i := range tasks {
-			task := fmt.Sprintf("task-%d", i)
-			want := Checkpoint{TaskID: task, DatasetID: "orders", Generation: "g-" + task,
-				Cursor: fmt.Sprintf("%s-c%d", task, pages), Pages: pages, Records: pages * perPage}
-			assertCheckpoint(t, want, mustLoad(t, s, task))
+			id := fmt.Sprintf("task-%d", i)
+			want := Checkpoint{
+				TaskID: id, DatasetID: "orders", Position: task.Position{Generation: "g-" + id, Cursor: fmt.Sprintf("%s-c%d", id, pages), Pages: pages, Records: pages * perPage},
+			}
+			assertCheckpoint(t, want, mustLoad(t, s, id))
 		}
 		assert.Equal(t, int64(tasks*pages*(perPage-shared)+shared), mustCount(t, s, "orders"))
 	})
@@ -232,12 +235,14 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 				ctx := t.Context()
 				var stored Checkpoint
 				for p := int64(1); p <= 3; p++ {
-					stored = Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1",
-						Cursor: fmt.Sprintf("c%d", p), Pages: p, Records: p * 2}
+					stored = Checkpoint{
+						TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: fmt.Sprintf("c%d", p), Pages: p, Records: p * 2},
+					}
 					require.NoError(t, s.Commit(ctx, stored, makePage(fmt.Sprintf("p%d", p), 2, "v1")))
 				}
-				cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: tt.generation,
-					Cursor: "late", Pages: tt.pages, Records: 99}
+				cp := Checkpoint{
+					TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: tt.generation, Cursor: "late", Pages: tt.pages, Records: 99},
+				}
 				err := s.Commit(ctx, cp, makePage("late", 4, "late"))
 				if !tt.stale {
 					require.NoError(t, err)
@@ -258,27 +263,27 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 		ctx := t.Context()
 
 		// Missing row: created with empty cursor and zero counters.
-		require.NoError(t, s.SetState(ctx, "task-new", "orders", StateFailed, "unrecoverable: 401 from source"))
+		require.NoError(t, s.SetState(ctx, "task-new", "orders", task.Failed, "unrecoverable: 401 from source"))
 		got := mustLoad(t, s, "task-new")
-		assertCheckpoint(t, Checkpoint{TaskID: "task-new", DatasetID: "orders", State: StateFailed,
+		assertCheckpoint(t, Checkpoint{TaskID: "task-new", DatasetID: "orders", State: task.Failed,
 			Message: "unrecoverable: 401 from source"}, got)
 
 		// Existing row: state and message change, the rest stays.
-		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c2", Pages: 2, Records: 7}
+		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c2", Pages: 2, Records: 7}}
 		require.NoError(t, s.Commit(ctx, cp, makePage("k", 7, "v1")))
-		require.NoError(t, s.SetState(ctx, "task-1", "orders", StateCancelled, "cancelled by operator"))
+		require.NoError(t, s.SetState(ctx, "task-1", "orders", task.Cancelled, "cancelled by operator"))
 		want := cp
-		want.State, want.Message = StateCancelled, "cancelled by operator"
+		want.State, want.Message = task.Cancelled, "cancelled by operator"
 		assertCheckpoint(t, want, mustLoad(t, s, "task-1"))
 		assert.Equal(t, int64(7), mustCount(t, s, "orders"))
 
 		// A later commit runs again and clears the message.
-		cp3 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c3", Pages: 3, Records: 7}
+		cp3 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c3", Pages: 3, Records: 7}}
 		require.NoError(t, s.Commit(ctx, cp3, nil))
 		assertCheckpoint(t, cp3, mustLoad(t, s, "task-1"))
 
-		require.Error(t, s.SetState(ctx, "task-1", "orders", State("paused"), ""))
-		require.Error(t, s.SetState(ctx, "", "orders", StateFailed, ""))
+		require.Error(t, s.SetState(ctx, "task-1", "orders", task.State("paused"), ""))
+		require.Error(t, s.SetState(ctx, "", "orders", task.Failed, ""))
 	})
 
 	t.Run("invalid checkpoints are refused", func(t *testing.T) {
@@ -287,10 +292,10 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 			name string
 			cp   Checkpoint
 		}{
-			{"no task", Checkpoint{DatasetID: "d", Pages: 1}},
-			{"no dataset", Checkpoint{TaskID: "t", Pages: 1}},
-			{"negative pages", Checkpoint{TaskID: "t", DatasetID: "d", Pages: -1}},
-			{"unknown state", Checkpoint{TaskID: "t", DatasetID: "d", Pages: 1, State: "paused"}},
+			{"no task", Checkpoint{DatasetID: "d", Position: task.Position{Pages: 1}}},
+			{"no dataset", Checkpoint{TaskID: "t", Position: task.Position{Pages: 1}}},
+			{"negative pages", Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: -1}}},
+			{"unknown state", Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: 1}, State: "paused"}},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -304,25 +309,25 @@ func runContract(t *testing.T, open func(t *testing.T) Sink) {
 		first := open(t)
 		second := open(t) // the schema exists already
 		ctx := t.Context()
-		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Pages: 1, Cursor: "c1", Records: 4}
+		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Pages: 1, Cursor: "c1", Records: 4}}
 		require.NoError(t, first.Commit(ctx, cp, makePage("k", 4, "v1")))
 		assert.Equal(t, int64(4), mustCount(t, second, "orders"))
 		assertCheckpoint(t, cp, mustLoad(t, second, "task-1"))
-		cp2 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Pages: 2, Cursor: "c2", Records: 8}
+		cp2 := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Pages: 2, Cursor: "c2", Records: 8}}
 		require.NoError(t, second.Commit(ctx, cp2, makePage("j", 4, "v1")))
 		assert.Equal(t, int64(8), mustCount(t, first, "orders"))
 	})
 
 	t.Run("reopening keeps data", func(t *testing.T) {
 		s := open(t)
-		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Generation: "g1", Cursor: "c1", Pages: 1, Records: 5}
+		cp := Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 5}}
 		require.NoError(t, s.Commit(t.Context(), cp, makePage("k", 5, "v1")))
-		require.NoError(t, s.SetState(t.Context(), "task-1", "orders", StateFailed, "disk full"))
+		require.NoError(t, s.SetState(t.Context(), "task-1", "orders", task.Failed, "disk full"))
 		require.NoError(t, s.Close())
 
 		s = open(t)
 		want := cp
-		want.State, want.Message = StateFailed, "disk full"
+		want.State, want.Message = task.Failed, "disk full"
 		assertCheckpoint(t, want, mustLoad(t, s, "task-1"))
 		assert.Equal(t, int64(5), mustCount(t, s, "orders"))
 		assertStored(t, s, "orders", "k-4", `{"id":"k-4","n":4,"tag":"v1"}`)

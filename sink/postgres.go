@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // pgSchemaLock is the pg_advisory_xact_lock key that serialises schema
@@ -205,14 +206,14 @@ func (p *Postgres) Load(ctx context.Context, taskID string) (Checkpoint, bool, e
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("postgres load task %q: %w", taskID, err)
 	}
-	cp.State = State(state)
+	cp.State = task.State(state)
 	cp.UpdatedAt = cp.UpdatedAt.UTC()
 	return cp, true, nil
 }
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (p *Postgres) SetState(ctx context.Context, taskID, datasetID string, state State, message string) error {
+func (p *Postgres) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error {
 	if err := checkSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("postgres set state: %w", err)
 	}

@@ -13,6 +13,8 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncflow/syncflow/task"
 )
 
 // postgresEnv names the environment variable with the DSN of a PostgreSQL
@@ -114,7 +116,7 @@ func TestPostgresConcurrentSchemaCreation(t *testing.T) {
 		require.NoError(t, errs[i], "worker %d", i)
 		t.Cleanup(func() { assert.NoError(t, sinks[i].Close()) })
 	}
-	require.NoError(t, sinks[0].Commit(t.Context(), Checkpoint{TaskID: "t", DatasetID: "d", Pages: 1}, makePage("k", 3, "v")))
+	require.NoError(t, sinks[0].Commit(t.Context(), Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: 1}}, makePage("k", 3, "v")))
 	assert.Equal(t, int64(3), mustCount(t, sinks[workers-1], "d"))
 }
 

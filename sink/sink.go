@@ -6,23 +6,13 @@ import (
 	"time"
 
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
-// State is a task's state as recorded in its checkpoint.
-type State string
-
-// Checkpoint states.
-const (
-	StateRunning   State = "running"
-	StateCompleted State = "completed"
-	StateCancelled State = "cancelled"
-	StateFailed    State = "failed"
-)
-
-// valid reports whether s is one of the checkpoint states.
-func (s State) valid() bool {
+// validState reports whether s is one of the states a checkpoint holds.
+func validState(s task.State) bool {
 	switch s {
-	case StateRunning, StateCompleted, StateCancelled, StateFailed:
+	case task.Running, task.Completed, task.Cancelled, task.Failed:
 		return true
 	}
 	return false
@@ -36,22 +26,21 @@ var ErrStaleCheckpoint = errors.New("stale checkpoint")
 
 // Checkpoint is where a task stands: written with every committed page.
 type Checkpoint struct {
-	TaskID     string
-	DatasetID  string
-	Generation string // identifies one sync run of the task (stable across continue-as-new)
-	Cursor     string // cursor of the next page to fetch
-	Done       bool   // the source reported the end
-	Pages      int64  // pages committed in this generation
-	Records    int64  // records committed in this generation (counting re-sent keys)
-	State      State
-	Message    string    // why the task failed or was cancelled (SetState); Commit clears it
-	UpdatedAt  time.Time // set by the sink when the checkpoint is written (UTC)
+	TaskID    string
+	DatasetID string
+	// Position is the task's position after the committed page: its
+	// generation, the cursor of the next page, the pages and records
+	// committed in the generation, and whether the source reported the end.
+	task.Position
+	State     task.State
+	Message   string    // why the task failed or was cancelled (SetState); Commit clears it
+	UpdatedAt time.Time // set by the sink when the checkpoint is written (UTC)
 }
 
 // Sink is a destination database.
 type Sink interface {
 	// Commit upserts records into dataset cp.DatasetID and writes cp, in one
-	// transaction: both or neither. An empty cp.State means StateRunning.
+	// transaction: both or neither. An empty cp.State means task.Running.
 	// A checkpoint never moves backwards: when the stored checkpoint has the
 	// same Generation and more Pages, Commit writes nothing and returns an
 	// error wrapping ErrStaleCheckpoint.
@@ -60,7 +49,7 @@ type Sink interface {
 	Load(ctx context.Context, taskID string) (cp Checkpoint, ok bool, err error)
 	// SetState records a task's state (and the message of a failure) in its
 	// checkpoint, creating it if needed; cursor and counters are kept.
-	SetState(ctx context.Context, taskID, datasetID string, state State, message string) error
+	SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error
 	// Count returns the number of records stored for a dataset.
 	Count(ctx context.Context, datasetID string) (int64, error)
 	// Close releases the connection.

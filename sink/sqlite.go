@@ -14,6 +14,7 @@ import (
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // SQLite tuning; see the package documentation for why.
@@ -237,7 +238,7 @@ func (s *SQLite) Load(ctx context.Context, taskID string) (Checkpoint, bool, err
 	if err != nil {
 		return Checkpoint{}, false, fmt.Errorf("sqlite load task %q: %w", taskID, err)
 	}
-	cp.State = State(state)
+	cp.State = task.State(state)
 	if cp.UpdatedAt, err = time.Parse(timeLayout, updated); err != nil {
 		return Checkpoint{}, false, fmt.Errorf("sqlite load task %q: updated_at: %w", taskID, err)
 	}
@@ -246,7 +247,7 @@ func (s *SQLite) Load(ctx context.Context, taskID string) (Checkpoint, bool, err
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (s *SQLite) SetState(ctx context.Context, taskID, datasetID string, state State, message string) error {
+func (s *SQLite) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error {
 	if err := checkSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("sqlite set state: %w", err)
 	}
@@ -286,7 +287,7 @@ func (s *SQLite) Close() error {
 }
 
 // commitState validates cp and returns the state to store.
-func commitState(cp Checkpoint) (State, error) {
+func commitState(cp Checkpoint) (task.State, error) {
 	if cp.TaskID == "" || cp.DatasetID == "" {
 		return "", fmt.Errorf("checkpoint needs a task ID and a dataset ID (task %q, dataset %q)", cp.TaskID, cp.DatasetID)
 	}
@@ -295,20 +296,20 @@ func commitState(cp Checkpoint) (State, error) {
 	}
 	state := cp.State
 	if state == "" {
-		state = StateRunning
+		state = task.Running
 	}
-	if !state.valid() {
+	if !validState(state) {
 		return "", fmt.Errorf("task %q: unknown state %q", cp.TaskID, state)
 	}
 	return state, nil
 }
 
 // checkSetState validates the arguments of SetState.
-func checkSetState(taskID, datasetID string, state State) error {
+func checkSetState(taskID, datasetID string, state task.State) error {
 	if taskID == "" || datasetID == "" {
 		return fmt.Errorf("need a task ID and a dataset ID (task %q, dataset %q)", taskID, datasetID)
 	}
-	if !state.valid() {
+	if !validState(state) {
 		return fmt.Errorf("task %q: unknown state %q", taskID, state)
 	}
 	return nil

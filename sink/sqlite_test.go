@@ -11,6 +11,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncflow/syncflow/task"
 )
 
 // storedData implements dataReader for the contract.
@@ -90,10 +92,10 @@ func TestSQLiteSharedFile(t *testing.T) {
 	for i, s := range opened {
 		for j := range tasks {
 			wg.Go(func() {
-				task := fmt.Sprintf("sink%d-task%d", i, j)
+				id := fmt.Sprintf("sink%d-task%d", i, j)
 				for p := 1; p <= pages; p++ {
-					cp := Checkpoint{TaskID: task, DatasetID: "d", Pages: int64(p), Cursor: fmt.Sprint(p)}
-					if err := s.Commit(context.Background(), cp, makePage(fmt.Sprintf("%s-p%d", task, p), 10, "v")); err != nil {
+					cp := Checkpoint{TaskID: id, DatasetID: "d", Position: task.Position{Pages: int64(p), Cursor: fmt.Sprint(p)}}
+					if err := s.Commit(context.Background(), cp, makePage(fmt.Sprintf("%s-p%d", id, p), 10, "v")); err != nil {
 						commitErrs <- err
 						return
 					}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -164,7 +165,7 @@ func (a *app) followBatch(ctx context.Context, sc *syncclient.Client, run client
 func batchLines(ctx context.Context, sc *syncclient.Client, bs workflows.BatchStatus) []string {
 	lines := []string{fmt.Sprintf("batch %s %s: %s", bs.BatchID, bs.State, countsText(bs.Counts))}
 	for _, t := range bs.Tasks {
-		if t.State != workflows.TaskRunning {
+		if t.State != task.Running {
 			continue
 		}
 		st, err := sc.Describe(ctx, t.WorkflowID)
@@ -178,11 +179,11 @@ func batchLines(ctx context.Context, sc *syncclient.Client, bs workflows.BatchSt
 }
 
 // countsText renders task counts in a fixed order, skipping zeros.
-func countsText(c map[string]int) string {
+func countsText(c map[task.State]int) string {
 	var parts []string
 	total := 0
-	for _, s := range []string{workflows.TaskRunning, workflows.TaskPending, workflows.TaskCompleted,
-		workflows.TaskFailed, workflows.TaskCancelled, workflows.TaskSkipped} {
+	for _, s := range []task.State{task.Running, task.Pending, task.Completed,
+		task.Failed, task.Cancelled, task.Skipped} {
 		total += c[s]
 		if c[s] > 0 {
 			parts = append(parts, fmt.Sprintf("%d %s", c[s], s))
@@ -199,7 +200,7 @@ func batchRows(tasks []workflows.TaskStatus) [][]string {
 		if t.Class != "" {
 			msg = t.Class + ": " + msg
 		}
-		rows = append(rows, []string{t.ID, t.Dataset, t.State, fmt.Sprint(t.Records), fmt.Sprint(t.Pages), t.WorkflowID, dash(oneLine(msg, 80))})
+		rows = append(rows, []string{t.ID, t.Dataset, string(t.State), fmt.Sprint(t.Records), fmt.Sprint(t.Pages), t.WorkflowID, dash(oneLine(msg, 80))})
 	}
 	return rows
 }
@@ -229,7 +230,7 @@ func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string
 	switch {
 	case err == nil:
 		fmt.Fprintf(a.stdout, "batch %s completed in %s: %s\n", id, fmtDuration(res.Duration), countsText(counts))
-		if counts[workflows.TaskCompleted] == len(tasks) {
+		if counts[task.Completed] == len(tasks) {
 			return exitOK
 		}
 		return exitFailed

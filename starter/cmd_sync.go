@@ -15,6 +15,7 @@ import (
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -213,12 +214,12 @@ func (a *app) syncOutcome(id, dataset string, last syncclient.Status, res workfl
 			return exitOK
 		}
 		fmt.Fprintln(a.stdout)
-		table(a.stdout, [][]string{resultHeader, resultRow(id, res.DatasetID, res.State, countsOfResult(res), res.Duration)})
+		table(a.stdout, [][]string{resultHeader, resultRow(id, res.DatasetID, string(res.State), countsOfResult(res), res.Duration)})
 		return exitOK
 	}
-	state := workflows.StateFailed
+	state := task.Failed
 	if temporal.IsCanceledError(err) {
-		state = workflows.StateCancelled
+		state = task.Cancelled
 	}
 	msg := failureMessage(err)
 	if asJSON {
@@ -226,13 +227,13 @@ func (a *app) syncOutcome(id, dataset string, last syncclient.Status, res workfl
 	} else {
 		c := countsOf(last)
 		fmt.Fprintln(a.stdout)
-		table(a.stdout, [][]string{resultHeader, resultRow(id, dataset, state, c, last.Duration())})
+		table(a.stdout, [][]string{resultHeader, resultRow(id, dataset, string(state), c, last.Duration())})
 	}
 	switch {
-	case state == workflows.StateCancelled && interrupted:
+	case state == task.Cancelled && interrupted:
 		fmt.Fprintf(a.stderr, "interrupted: sync %s cancelled; run the same command again to re-sync\n", id)
 		return exitInterrupted
-	case state == workflows.StateCancelled:
+	case state == task.Cancelled:
 		fmt.Fprintf(a.stderr, "sync %s was cancelled\n", id)
 	default:
 		fmt.Fprintf(a.stderr, "sync %s failed: %s\n", id, msg)

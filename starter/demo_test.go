@@ -15,6 +15,7 @@ import (
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // requireDemoData asserts that the demo's SQLite file holds exactly each
@@ -32,7 +33,7 @@ func requireDemoData(t *testing.T, dbDir string, specs []demoapi.DatasetSpec) {
 		cp, ok, err := s.Load(ctx, demoTaskPrefix+spec.ID)
 		require.NoError(t, err)
 		require.True(t, ok)
-		require.Equal(t, sink.StateCompleted, cp.State, spec.ID)
+		require.Equal(t, task.Completed, cp.State, spec.ID)
 	}
 }
 
@@ -117,8 +118,8 @@ func TestDemoInterruptAndRerun(t *testing.T) {
 		if !ok {
 			continue
 		}
-		require.Contains(t, []sink.State{sink.StateCancelled, sink.StateCompleted}, cp.State, spec.ID)
-		if cp.State == sink.StateCancelled {
+		require.Contains(t, []task.State{task.Cancelled, task.Completed}, cp.State, spec.ID)
+		if cp.State == task.Cancelled {
 			cancelled++
 		}
 	}

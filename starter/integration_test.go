@@ -25,6 +25,7 @@ import (
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -109,7 +110,7 @@ func TestSyncStatusListCancelBatch(t *testing.T) {
 	require.Equal(t, exitOK, r.code, r.stderr)
 	var res workflows.SyncResult
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &res), r.stdout)
-	require.Equal(t, workflows.StateCompleted, res.State)
+	require.Equal(t, task.Completed, res.State)
 	require.EqualValues(t, 120, res.Records)
 	require.EqualValues(t, 120, w.count("orders"), "a re-sync must not duplicate")
 
@@ -119,7 +120,7 @@ func TestSyncStatusListCancelBatch(t *testing.T) {
 	var st statusJSON
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
 	require.Equal(t, syncclient.StatusCompleted, st.Status.Status)
-	require.Equal(t, workflows.StateCompleted, st.State)
+	require.Equal(t, string(task.Completed), st.State)
 	require.Equal(t, "orders", st.Dataset)
 	require.Equal(t, "sync orders → sqlite", st.Summary)
 	require.NotNil(t, st.Result)
@@ -141,13 +142,13 @@ func TestSyncStatusListCancelBatch(t *testing.T) {
 	cp, ok, err := w.sink.Load(ctx, "sync-big")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, sink.StateCancelled, cp.State)
+	require.Equal(t, task.Cancelled, cp.State)
 	r = w.run("status", "sync-big", "--json")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	st = statusJSON{}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
 	require.Equal(t, syncclient.StatusCanceled, st.Status.Status)
-	require.Equal(t, workflows.StateCancelled, st.State)
+	require.Equal(t, string(task.Cancelled), st.State)
 
 	r = w.run("cancel", "sync-big")
 	require.Equal(t, exitFailed, r.code)
@@ -170,8 +171,8 @@ func TestSyncStatusListCancelBatch(t *testing.T) {
 	st = statusJSON{}
 	require.NoError(t, json.Unmarshal([]byte(r.stdout), &st), r.stdout)
 	require.NotNil(t, st.BatchStatus, st.BatchError)
-	require.Equal(t, workflows.BatchCompleted, st.BatchStatus.State)
-	require.Equal(t, 1, st.BatchStatus.Counts[workflows.TaskCompleted])
+	require.Equal(t, task.Completed, st.BatchStatus.State)
+	require.Equal(t, 1, st.BatchStatus.Counts[task.Completed])
 
 	// list: both runs of sync-orders, sync-big, the batch and its task.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {
@@ -232,7 +233,7 @@ func TestSyncForegroundInterruptCancels(t *testing.T) {
 	cp, ok, err := w.sink.Load(ctx, "fg")
 	require.NoError(t, err)
 	require.True(t, ok, "the cancelled sync records its state even before its first page")
-	require.Equal(t, sink.StateCancelled, cp.State)
+	require.Equal(t, task.Cancelled, cp.State)
 	st, err := sc.Describe(ctx, "fg")
 	require.NoError(t, err)
 	require.Equal(t, syncclient.StatusCanceled, st.Status)

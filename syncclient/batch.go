@@ -9,6 +9,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -30,7 +31,7 @@ func (c *Client) StartBatch(ctx context.Context, batchID string, in workflows.Ba
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrBatch.ValueSet(batchID),
-			workflows.SearchAttrState.ValueSet(workflows.StateRunning),
+			workflows.SearchAttrState.ValueSet(string(task.Running)),
 		),
 	}, workflows.BatchWorkflowName, in)
 	if err != nil {

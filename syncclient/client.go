@@ -31,6 +31,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -81,7 +82,7 @@ func (c *Client) StartSync(ctx context.Context, taskID string, ds config.Dataset
 		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SearchAttrDataset.ValueSet(ds.ID),
-			workflows.SearchAttrState.ValueSet(workflows.StateRunning),
+			workflows.SearchAttrState.ValueSet(string(task.Running)),
 		),
 	}, workflows.SyncWorkflowName, workflows.SyncInput{TaskID: taskID, Dataset: ds, Options: opts})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -106,7 +107,7 @@ func (c *Client) Describe(ctx context.Context, workflowID string) (Status, error
 			st.ProgressError = err.Error()
 		} else {
 			st.Progress = &p
-			st.State = p.State
+			st.State = string(p.State)
 		}
 		return st, nil
 	}
@@ -116,7 +117,7 @@ func (c *Client) Describe(ctx context.Context, workflowID string) (Status, error
 	case err == nil:
 		st.Result = &res
 		if res.State != "" {
-			st.State = res.State
+			st.State = string(res.State)
 		}
 	case ctx.Err() != nil:
 		return st, fmt.Errorf("describe %s: %w", workflowID, ctx.Err())
@@ -178,15 +179,15 @@ func taskState(attr, status string) string {
 	switch {
 	case status == StatusRunning || status == StatusContinuedAsNew:
 		if attr == "" {
-			return workflows.StateRunning
+			return string(task.Running)
 		}
 		return attr
-	case attr == workflows.StateCompleted || attr == workflows.StateCancelled || attr == workflows.StateFailed:
+	case attr == string(task.Completed) || attr == string(task.Cancelled) || attr == string(task.Failed):
 		return attr
 	case status == StatusCompleted:
-		return workflows.StateCompleted
+		return string(task.Completed)
 	case status == StatusCanceled:
-		return workflows.StateCancelled
+		return string(task.Cancelled)
 	default:
 		return status // failed, terminated, timed_out
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -105,7 +106,7 @@ func TestStartSyncCompletesAndResyncs(t *testing.T) {
 	require.Equal(t, "sync-orders", run.GetID())
 	res, err := h.sc.Wait(ctx, run)
 	require.NoError(t, err)
-	require.Equal(t, workflows.StateCompleted, res.State)
+	require.Equal(t, task.Completed, res.State)
 	require.EqualValues(t, 250, res.Records)
 	require.EqualValues(t, 3, res.Pages)
 	require.EqualValues(t, 250, h.count("orders"))
@@ -113,7 +114,7 @@ func TestStartSyncCompletesAndResyncs(t *testing.T) {
 	st, err := h.sc.Describe(ctx, "sync-orders")
 	require.NoError(t, err)
 	require.Equal(t, syncclient.StatusCompleted, st.Status)
-	require.Equal(t, workflows.StateCompleted, st.State)
+	require.Equal(t, string(task.Completed), st.State)
 	require.Equal(t, "orders", st.Dataset)
 	require.Equal(t, "sync orders → sqlite", st.Summary)
 	require.NotNil(t, st.Result)
@@ -138,7 +139,7 @@ func TestStartSyncCompletesAndResyncs(t *testing.T) {
 		if assert.Len(c, list, 2) {
 			assert.Equal(c, run2.GetRunID(), list[0].RunID, "most recent first")
 			assert.Equal(c, syncclient.KindSync, list[0].Kind)
-			assert.Equal(c, workflows.StateCompleted, list[0].State)
+			assert.Equal(c, string(task.Completed), list[0].State)
 			assert.Equal(c, "orders", list[0].Dataset)
 		}
 	}, 30*time.Second, 100*time.Millisecond)
@@ -191,12 +192,12 @@ func TestStartSyncAttachesWatchAndCancel(t *testing.T) {
 	st, err = h.sc.Describe(ctx, "t1")
 	require.NoError(t, err)
 	require.Equal(t, syncclient.StatusCanceled, st.Status)
-	require.Equal(t, workflows.StateCancelled, st.State)
+	require.Equal(t, string(task.Cancelled), st.State)
 	require.Equal(t, "cancelled", st.Failure)
 	cp, ok, err := h.sink.Load(ctx, "t1")
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, sink.StateCancelled, cp.State)
+	require.Equal(t, task.Cancelled, cp.State)
 	require.Less(t, cp.Records, int64(3000))
 }
 
@@ -254,28 +255,28 @@ func TestBatchStartStatusCancelTask(t *testing.T) {
 
 	ts, err := h.sc.CancelTask(ctx, "b1", "b")
 	require.NoError(t, err)
-	require.Equal(t, workflows.TaskCancelled, ts.State)
+	require.Equal(t, task.Cancelled, ts.State)
 	_, err = h.sc.CancelTask(ctx, "b1", "nope")
 	require.ErrorContains(t, err, "nope")
 
 	res, err := h.sc.WaitBatch(ctx, run)
 	require.NoError(t, err)
-	require.Equal(t, 2, res.Counts[workflows.TaskCompleted])
-	require.Equal(t, 1, res.Counts[workflows.TaskCancelled])
+	require.Equal(t, 2, res.Counts[task.Completed])
+	require.Equal(t, 1, res.Counts[task.Cancelled])
 	require.EqualValues(t, 120, h.count("a"))
 	require.EqualValues(t, 0, h.count("b"))
 	require.EqualValues(t, 80, h.count("c"))
 
 	bs, err := h.sc.BatchStatus(ctx, "b1")
 	require.NoError(t, err)
-	require.Equal(t, workflows.BatchCompleted, bs.State)
+	require.Equal(t, task.Completed, bs.State)
 	require.Len(t, bs.Tasks, 3)
 	require.Equal(t, workflows.ChildWorkflowID("b1", "a"), bs.Tasks[0].WorkflowID)
 
 	st, err := h.sc.Describe(ctx, "b1")
 	require.NoError(t, err)
 	require.Equal(t, workflows.BatchWorkflowName, st.Type)
-	require.Equal(t, workflows.BatchCompleted, st.State)
+	require.Equal(t, string(task.Completed), st.State)
 	require.Equal(t, "b1", st.Batch)
 
 	require.EventuallyWithT(t, func(c *assert.CollectT) {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/task"
 )
 
 // BatchWorkflowName is the registered name of BatchWorkflow.
@@ -27,45 +28,21 @@ const QueryBatchStatus = "status"
 // and finished tasks are rejected by its validator.
 const UpdateCancelTask = "cancel_task"
 
-// Task states of a batch (TaskStatus.State).
-const (
-	// TaskPending: not started yet.
-	TaskPending = "pending"
-	// TaskRunning: its SyncWorkflow runs.
-	TaskRunning = "running"
-	// TaskCompleted: its SyncWorkflow completed.
-	TaskCompleted = "completed"
-	// TaskFailed: its SyncWorkflow failed (Class and Message say why).
-	TaskFailed = "failed"
-	// TaskCancelled: cancelled by request, by the batch's cancellation or
-	// because the batch stopped while it ran.
-	TaskCancelled = "cancelled"
-	// TaskSkipped: never started because the batch stopped.
-	TaskSkipped = "skipped"
-)
+// A batch's tasks are task.Pending, then task.Running, and end
+// task.Completed, task.Failed (Class and Message say why), task.Cancelled
+// (by request, by the batch's cancellation or because the batch stopped
+// while it ran) or task.Skipped (never started because the batch stopped).
 
 // taskStates lists the task states in a fixed order (counts, summaries).
-var taskStates = []string{TaskPending, TaskRunning, TaskCompleted, TaskFailed, TaskCancelled, TaskSkipped}
+var taskStates = []task.State{task.Pending, task.Running, task.Completed, task.Failed, task.Cancelled, task.Skipped}
 
-// Batch states (BatchStatus.State and the batch's SyncState search
-// attribute). A batch that ends with failed tasks but was never stopped is
-// completed: its counts say how many failed.
-const (
-	// BatchRunning: starting and watching tasks.
-	BatchRunning = StateRunning
-	// BatchStopping: a task failed in a way that stops the batch; running
-	// tasks are being cancelled.
-	BatchStopping = "stopping"
-	// BatchCancelling: the batch was cancelled; its tasks are being
-	// cancelled.
-	BatchCancelling = "cancelling"
-	// BatchCompleted: every task ended and the batch was never stopped.
-	BatchCompleted = StateCompleted
-	// BatchFailed: the batch stopped (BatchStatus.StoppedBy says why).
-	BatchFailed = StateFailed
-	// BatchCancelled: the batch was cancelled.
-	BatchCancelled = StateCancelled
-)
+// A batch (BatchStatus.State and its SyncState search attribute) is
+// task.Running while it starts and watches tasks; task.Stopping once a task
+// failed in a way that stops it (running tasks are being cancelled), then
+// task.Failed (BatchStatus.StoppedBy says why); task.Cancelling once it is
+// cancelled, then task.Cancelled; task.Completed when every task ended and
+// it was never stopped: a batch with failed tasks that never stopped is
+// completed, its counts say how many failed.
 
 // Defaults of BatchInput.
 const (
@@ -121,12 +98,12 @@ type BatchCarry struct {
 // TaskOutcome is a finished task in a BatchCarry, by its index in
 // BatchInput.Tasks, with short JSON names (there may be 10,000).
 type TaskOutcome struct {
-	Index   int    `json:"i"`
-	State   string `json:"s"`
-	Class   string `json:"c,omitempty"`
-	Message string `json:"m,omitempty"`
-	Records int64  `json:"r,omitempty"`
-	Pages   int64  `json:"p,omitempty"`
+	Index   int        `json:"i"`
+	State   task.State `json:"s"`
+	Class   string     `json:"c,omitempty"`
+	Message string     `json:"m,omitempty"`
+	Records int64      `json:"r,omitempty"`
+	Pages   int64      `json:"p,omitempty"`
 }
 
 // CancelTaskRequest is the argument of the UpdateCancelTask update.
@@ -136,33 +113,33 @@ type CancelTaskRequest struct {
 
 // TaskStatus is what a batch knows of one task.
 type TaskStatus struct {
-	ID         string `json:"id"`
-	Dataset    string `json:"dataset"`
-	State      string `json:"state"`
-	WorkflowID string `json:"workflow_id"`
-	Class      string `json:"class,omitempty"`
-	Message    string `json:"message,omitempty"`
-	Records    int64  `json:"records"`
-	Pages      int64  `json:"pages"`
+	ID         string     `json:"id"`
+	Dataset    string     `json:"dataset"`
+	State      task.State `json:"state"`
+	WorkflowID string     `json:"workflow_id"`
+	Class      string     `json:"class,omitempty"`
+	Message    string     `json:"message,omitempty"`
+	Records    int64      `json:"records"`
+	Pages      int64      `json:"pages"`
 }
 
 // BatchStatus is the answer of the QueryBatchStatus query.
 type BatchStatus struct {
-	BatchID     string         `json:"batch_id"`
-	State       string         `json:"state"`
-	Concurrency int            `json:"concurrency"`
-	Counts      map[string]int `json:"counts"`
-	Tasks       []TaskStatus   `json:"tasks"`
+	BatchID     string             `json:"batch_id"`
+	State       task.State         `json:"state"`
+	Concurrency int                `json:"concurrency"`
+	Counts      map[task.State]int `json:"counts"`
+	Tasks       []TaskStatus       `json:"tasks"`
 	// StoppedBy is the task whose failure stopped the batch.
 	StoppedBy string `json:"stopped_by,omitempty"`
 }
 
 // BatchResult is the result of a completed BatchWorkflow.
 type BatchResult struct {
-	BatchID  string         `json:"batch_id"`
-	Counts   map[string]int `json:"counts"`
-	Tasks    []TaskStatus   `json:"tasks"`
-	Duration time.Duration  `json:"duration"`
+	BatchID  string             `json:"batch_id"`
+	Counts   map[task.State]int `json:"counts"`
+	Tasks    []TaskStatus       `json:"tasks"`
+	Duration time.Duration      `json:"duration"`
 }
 
 // ChildWorkflowID is the workflow ID of a batch task's SyncWorkflow, which
@@ -178,7 +155,7 @@ func ChildWorkflowID(batchID, taskID string) string {
 // failure (unrecoverable, transient after its attempts, timeout) stops the
 // batch: no task starts after it, running ones are cancelled, pending ones
 // are skipped and the batch fails with that class's error type. See
-// DESIGN.md §1 and §3.
+// ARCHITECTURE.md §Data flow and §Failure table.
 func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 	if err := in.validate(); err != nil {
 		return BatchResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
@@ -193,7 +170,7 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		workflow.UpdateHandlerOptions{Validator: b.validateCancel}); err != nil {
 		return BatchResult{}, err
 	}
-	b.setState(ctx, BatchRunning)
+	b.setState(ctx, task.Running)
 	return b.run(ctx)
 }
 
@@ -210,9 +187,9 @@ type batch struct {
 	cancels []workflow.CancelFunc // of running children, by task index
 	// cancelRequested marks running tasks cancelled through the update.
 	cancelRequested []bool
-	counts          map[string]int
+	counts          map[task.State]int
 
-	state      string
+	state      task.State
 	next       int // FIFO cursor: no pending task before it
 	running    int
 	startedRun int
@@ -233,7 +210,7 @@ func newBatch(ctx workflow.Context, in BatchInput) *batch {
 		index:           make(map[string]int, len(in.Tasks)),
 		cancels:         make([]workflow.CancelFunc, len(in.Tasks)),
 		cancelRequested: make([]bool, len(in.Tasks)),
-		counts:          make(map[string]int, len(taskStates)),
+		counts:          make(map[task.State]int, len(taskStates)),
 	}
 	if b.concurrency <= 0 {
 		b.concurrency = DefaultBatchConcurrency
@@ -246,20 +223,25 @@ func newBatch(ctx workflow.Context, in BatchInput) *batch {
 	}
 	for i, t := range in.Tasks {
 		b.index[t.ID] = i
-		b.tasks[i] = TaskStatus{ID: t.ID, Dataset: t.Dataset, State: TaskPending, WorkflowID: ChildWorkflowID(in.BatchID, t.ID)}
-		b.counts[TaskPending]++
+		b.tasks[i] = TaskStatus{ID: t.ID, Dataset: t.Dataset, State: task.Pending, WorkflowID: ChildWorkflowID(in.BatchID, t.ID)}
+		b.counts[task.Pending]++
 	}
 	if c := in.Carry; c != nil {
-		b.started, b.runs = c.Started, c.Runs+1
-		for _, o := range c.Outcomes {
-			t := &b.tasks[o.Index]
-			b.counts[t.State]--
-			b.counts[o.State]++
-			t.State, t.Class, t.Message, t.Records, t.Pages = o.State, o.Class, o.Message, o.Records, o.Pages
-		}
+		b.restore(c)
 	}
 	b.in.Carry = nil
 	return b
+}
+
+// restore takes the outcomes of the tasks the previous runs finished.
+func (b *batch) restore(c *BatchCarry) {
+	b.started, b.runs = c.Started, c.Runs+1
+	for _, o := range c.Outcomes {
+		t := &b.tasks[o.Index]
+		b.counts[t.State]--
+		b.counts[o.State]++
+		t.State, t.Class, t.Message, t.Records, t.Pages = o.State, o.Class, o.Message, o.Records, o.Pages
+	}
 }
 
 // run is the main loop: start what may start, wait for a change, repeat;
@@ -282,16 +264,16 @@ func (b *batch) run(ctx workflow.Context) (BatchResult, error) {
 		return b.cancelled(ctx)
 	}
 	if b.stopErr != nil {
-		b.setState(ctx, BatchFailed)
+		b.setState(ctx, task.Failed)
 		return BatchResult{}, b.stopErr
 	}
 	if b.nextPending() >= 0 {
 		next := b.in
 		next.Carry = b.carry()
-		log.Info("continuing as new", "runs", b.runs, "completed", b.counts[TaskCompleted], "pending", b.counts[TaskPending])
+		log.Info("continuing as new", "runs", b.runs, "completed", b.counts[task.Completed], "pending", b.counts[task.Pending])
 		return BatchResult{}, workflow.NewContinueAsNewError(ctx, BatchWorkflowName, next)
 	}
-	b.setState(ctx, BatchCompleted)
+	b.setState(ctx, task.Completed)
 	return b.result(ctx), nil
 }
 
@@ -299,7 +281,7 @@ func (b *batch) run(ctx workflow.Context) (BatchResult, error) {
 // run to draining once it has started its share of children or Temporal
 // suggests continuing as new.
 func (b *batch) mayStart(ctx workflow.Context) bool {
-	if b.state != BatchRunning || b.draining || b.running >= b.concurrency || b.nextPending() < 0 {
+	if b.state != task.Running || b.draining || b.running >= b.concurrency || b.nextPending() < 0 {
 		return false
 	}
 	if b.startedRun >= b.maxPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
@@ -311,7 +293,7 @@ func (b *batch) mayStart(ctx workflow.Context) bool {
 
 // nextPending returns the index of the first pending task, or -1.
 func (b *batch) nextPending() int {
-	for b.next < len(b.tasks) && b.tasks[b.next].State != TaskPending {
+	for b.next < len(b.tasks) && b.tasks[b.next].State != task.Pending {
 		b.next++
 	}
 	if b.next == len(b.tasks) {
@@ -340,7 +322,7 @@ func (b *batch) startNext(ctx workflow.Context) {
 	}
 	fut := workflow.ExecuteChildWorkflow(cctx, SyncWorkflowName, SyncInput{TaskID: t.WorkflowID, Dataset: ds, Options: b.in.Options})
 	b.cancels[i] = cancel
-	b.setTaskState(i, TaskRunning)
+	b.setTaskState(i, task.Running)
 	b.running++
 	b.startedRun++
 	b.publish(ctx)
@@ -359,7 +341,7 @@ func (b *batch) finish(ctx workflow.Context, i int, r SyncResult, err error) {
 	b.running--
 	b.events++
 	if err == nil {
-		b.setTaskState(i, TaskCompleted)
+		b.setTaskState(i, task.Completed)
 		t.Records, t.Pages = r.Records, r.Pages
 		b.publish(ctx)
 		return
@@ -368,27 +350,39 @@ func (b *batch) finish(ctx workflow.Context, i int, r SyncResult, err error) {
 	msg := childFailureMessage(err)
 	switch {
 	case b.cancelRequested[i]:
-		b.setTaskState(i, TaskCancelled)
+		b.setTaskState(i, task.Cancelled)
 		t.Message = "cancelled by request"
 	case class == sferrors.Cancelled || temporal.IsCanceledError(err):
-		b.setTaskState(i, TaskCancelled)
-		switch b.state {
-		case BatchStopping:
-			t.Message = "cancelled: the batch stopped after task " + b.stoppedBy + " failed"
-		case BatchCancelling:
-			t.Message = "cancelled: the batch was cancelled"
-		default:
-			t.Message = "cancelled outside the batch"
-		}
+		b.setTaskState(i, task.Cancelled)
+		t.Message = b.cancelledMessage()
 	default:
-		b.setTaskState(i, TaskFailed)
-		t.Class, t.Message = string(class), truncate(msg, maxTaskMessage)
-		workflow.GetLogger(ctx).Error("batch task failed", "task", t.ID, "class", t.Class, "error", msg)
-		if class.StopsBatch() && b.state == BatchRunning {
-			b.stop(ctx, i, class, msg)
-		}
+		b.failed(ctx, i, class, msg)
 	}
 	b.publish(ctx)
+}
+
+// cancelledMessage says why a task was cancelled when nobody asked for it.
+func (b *batch) cancelledMessage() string {
+	switch b.state {
+	case task.Stopping:
+		return "cancelled: the batch stopped after task " + b.stoppedBy + " failed"
+	case task.Cancelling:
+		return "cancelled: the batch was cancelled"
+	default:
+		return "cancelled outside the batch"
+	}
+}
+
+// failed records task i's failure and stops the batch when its class says
+// so.
+func (b *batch) failed(ctx workflow.Context, i int, class sferrors.Class, msg string) {
+	t := &b.tasks[i]
+	b.setTaskState(i, task.Failed)
+	t.Class, t.Message = string(class), truncate(msg, maxTaskMessage)
+	workflow.GetLogger(ctx).Error("batch task failed", "task", t.ID, "class", t.Class, "error", msg)
+	if class.StopsBatch() && b.state == task.Running {
+		b.stop(ctx, i, class, msg)
+	}
 }
 
 // stop stops the batch because task i failed with class: pending tasks are
@@ -399,13 +393,13 @@ func (b *batch) stop(ctx workflow.Context, i int, class sferrors.Class, msg stri
 	b.stopErr = temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("batch %s stopped: task %s failed (%s): %s", b.in.BatchID, t.ID, class, msg),
 		class.TemporalType(), nil)
-	b.setState(ctx, BatchStopping)
+	b.setState(ctx, task.Stopping)
 	for j := range b.tasks {
 		switch b.tasks[j].State {
-		case TaskPending:
-			b.setTaskState(j, TaskSkipped)
+		case task.Pending:
+			b.setTaskState(j, task.Skipped)
 			b.tasks[j].Message = "skipped: the batch stopped after task " + t.ID + " failed"
-		case TaskRunning:
+		case task.Running:
 			if b.cancels[j] != nil {
 				b.cancels[j]()
 			}
@@ -419,10 +413,10 @@ func (b *batch) stop(ctx workflow.Context, i int, class sferrors.Class, msg stri
 // Canceled.
 func (b *batch) cancelled(ctx workflow.Context) (BatchResult, error) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	b.setState(dctx, BatchCancelling)
+	b.setState(dctx, task.Cancelling)
 	for j := range b.tasks {
-		if b.tasks[j].State == TaskPending {
-			b.setTaskState(j, TaskCancelled)
+		if b.tasks[j].State == task.Pending {
+			b.setTaskState(j, task.Cancelled)
 			b.tasks[j].Message = "cancelled: the batch was cancelled"
 		}
 	}
@@ -432,7 +426,7 @@ func (b *batch) cancelled(ctx workflow.Context) (BatchResult, error) {
 	}); err != nil {
 		workflow.GetLogger(ctx).Error("waiting for cancelled tasks", "error", err)
 	}
-	b.setState(dctx, BatchCancelled)
+	b.setState(dctx, task.Cancelled)
 	return BatchResult{}, temporal.NewCanceledError(fmt.Sprintf("batch %s cancelled", b.in.BatchID))
 }
 
@@ -445,10 +439,10 @@ func (b *batch) validateCancel(req CancelTaskRequest) error {
 	}
 	t := b.tasks[i]
 	switch t.State {
-	case TaskPending:
+	case task.Pending:
 		return nil
-	case TaskRunning:
-		if b.cancelRequested[i] || b.state != BatchRunning {
+	case task.Running:
+		if b.cancelRequested[i] || b.state != task.Running {
 			return fmt.Errorf("task %s is already being cancelled", t.ID)
 		}
 		return nil
@@ -462,19 +456,19 @@ func (b *batch) validateCancel(req CancelTaskRequest) error {
 func (b *batch) cancelTask(ctx workflow.Context, req CancelTaskRequest) (TaskStatus, error) {
 	i := b.index[req.TaskID]
 	switch b.tasks[i].State {
-	case TaskPending:
-		b.setTaskState(i, TaskCancelled)
+	case task.Pending:
+		b.setTaskState(i, task.Cancelled)
 		b.tasks[i].Message = "cancelled by request"
 		b.events++
 		b.publish(ctx)
-	case TaskRunning:
+	case task.Running:
 		b.cancelRequested[i] = true
 		if b.cancels[i] != nil {
 			b.cancels[i]()
 		}
 		// The batch's own cancellation must not cut this wait short.
 		dctx, _ := workflow.NewDisconnectedContext(ctx)
-		if err := workflow.Await(dctx, func() bool { return b.tasks[i].State != TaskRunning }); err != nil {
+		if err := workflow.Await(dctx, func() bool { return b.tasks[i].State != task.Running }); err != nil {
 			return b.tasks[i], err
 		}
 	}
@@ -482,7 +476,7 @@ func (b *batch) cancelTask(ctx workflow.Context, req CancelTaskRequest) (TaskSta
 }
 
 // setTaskState moves task i to state, keeping the counts.
-func (b *batch) setTaskState(i int, state string) {
+func (b *batch) setTaskState(i int, state task.State) {
 	b.counts[b.tasks[i].State]--
 	b.counts[state]++
 	b.tasks[i].State = state
@@ -490,11 +484,11 @@ func (b *batch) setTaskState(i int, state string) {
 
 // setState records the batch's state, in the SyncState search attribute
 // too (with SyncBatch), and publishes the summary.
-func (b *batch) setState(ctx workflow.Context, state string) {
+func (b *batch) setState(ctx workflow.Context, state task.State) {
 	b.state = state
 	b.events++
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		SearchAttrBatch.ValueSet(b.in.BatchID), SearchAttrState.ValueSet(state)); err != nil {
+		SearchAttrBatch.ValueSet(b.in.BatchID), SearchAttrState.ValueSet(string(state))); err != nil {
 		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
 	}
 	b.publish(ctx)
@@ -540,8 +534,8 @@ func (b *batch) result(ctx workflow.Context) BatchResult {
 	}
 }
 
-func (b *batch) countsCopy() map[string]int {
-	m := make(map[string]int, len(taskStates))
+func (b *batch) countsCopy() map[task.State]int {
+	m := make(map[task.State]int, len(taskStates))
 	for _, s := range taskStates {
 		m[s] = b.counts[s]
 	}
@@ -555,7 +549,7 @@ func (b *batch) carry() *BatchCarry {
 	c := &BatchCarry{Started: b.started, Runs: b.runs}
 	budget := maxCarriedMessages
 	for i, t := range b.tasks {
-		if t.State == TaskPending {
+		if t.State == task.Pending {
 			continue
 		}
 		msg := t.Message
@@ -580,6 +574,25 @@ func (in *BatchInput) validate() error {
 	if in.Concurrency < 0 {
 		errs = append(errs, fmt.Errorf("concurrency: %d is negative", in.Concurrency))
 	}
+	errs = append(errs, in.validateTasks()...)
+	if c := in.Carry; c != nil {
+		for _, o := range c.Outcomes {
+			if o.Index < 0 || o.Index >= len(in.Tasks) || !isTaskState(o.State) || o.State == task.Pending || o.State == task.Running {
+				errs = append(errs, fmt.Errorf("carry: bad outcome %+v", o))
+				break
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("invalid batch input: %w", err)
+	}
+	return nil
+}
+
+// validateTasks checks that task IDs are given and unique, and that every
+// task's dataset is given, under its own key.
+func (in *BatchInput) validateTasks() []error {
+	var errs []error
 	seen := make(map[string]bool, len(in.Tasks))
 	checked := make(map[string]bool, len(in.Datasets))
 	for i, t := range in.Tasks {
@@ -600,21 +613,10 @@ func (in *BatchInput) validate() error {
 		}
 		checked[t.Dataset] = true
 	}
-	if c := in.Carry; c != nil {
-		for _, o := range c.Outcomes {
-			if o.Index < 0 || o.Index >= len(in.Tasks) || !isTaskState(o.State) || o.State == TaskPending || o.State == TaskRunning {
-				errs = append(errs, fmt.Errorf("carry: bad outcome %+v", o))
-				break
-			}
-		}
-	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("invalid batch input: %w", err)
-	}
-	return nil
+	return errs
 }
 
-func isTaskState(s string) bool { return slices.Contains(taskStates, s) }
+func isTaskState(s task.State) bool { return slices.Contains(taskStates, s) }
 
 // childFailureMessage is the cause of a child's failure, read from the
 // SyncFailure detail its SyncWorkflow attaches (so that the batch's message

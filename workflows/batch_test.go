@@ -17,6 +17,7 @@ import (
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -55,28 +56,28 @@ func taskOf(batchID, workflowID string) string {
 func (f *fakeSyncs) run(ctx workflow.Context, in workflows.SyncInput) (workflows.SyncResult, error) {
 	info := workflow.GetInfo(ctx)
 	batchID := info.ParentWorkflowExecution.ID
-	task := taskOf(batchID, info.WorkflowExecution.ID)
+	id := taskOf(batchID, info.WorkflowExecution.ID)
 	f.mu.Lock()
-	f.order = append(f.order, task)
-	f.startedAt[task] = workflow.Now(ctx)
+	f.order = append(f.order, id)
+	f.startedAt[id] = workflow.Now(ctx)
 	f.running++
 	f.maxRunning = max(f.maxRunning, f.running)
 	if in.TaskID != info.WorkflowExecution.ID {
-		f.problems = append(f.problems, fmt.Sprintf("%s: task id %q", task, in.TaskID))
+		f.problems = append(f.problems, fmt.Sprintf("%s: id id %q", id, in.TaskID))
 	}
-	if want := workflows.ChildWorkflowID(batchID, task); info.WorkflowExecution.ID != want {
-		f.problems = append(f.problems, fmt.Sprintf("%s: workflow id %q, want %q", task, info.WorkflowExecution.ID, want))
+	if want := workflows.ChildWorkflowID(batchID, id); info.WorkflowExecution.ID != want {
+		f.problems = append(f.problems, fmt.Sprintf("%s: workflow id %q, want %q", id, info.WorkflowExecution.ID, want))
 	}
 	if in.Dataset.ID == "" || in.Dataset.Source.URL == "" {
-		f.problems = append(f.problems, fmt.Sprintf("%s: dataset %+v", task, in.Dataset))
+		f.problems = append(f.problems, fmt.Sprintf("%s: dataset %+v", id, in.Dataset))
 	}
 	if got, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(workflows.SearchAttrBatch); got != batchID {
-		f.problems = append(f.problems, fmt.Sprintf("%s: SyncBatch %q", task, got))
+		f.problems = append(f.problems, fmt.Sprintf("%s: SyncBatch %q", id, got))
 	}
 	if got, _ := workflow.GetTypedSearchAttributes(ctx).GetKeyword(workflows.SearchAttrDataset); got != in.Dataset.ID {
-		f.problems = append(f.problems, fmt.Sprintf("%s: SyncDataset %q", task, got))
+		f.problems = append(f.problems, fmt.Sprintf("%s: SyncDataset %q", id, got))
 	}
-	r := f.script[task]
+	r := f.script[id]
 	f.mu.Unlock()
 	defer func() {
 		f.mu.Lock()
@@ -93,14 +94,14 @@ func (f *fakeSyncs) run(ctx workflow.Context, in workflows.SyncInput) (workflows
 	}
 	if err := workflow.Sleep(ctx, took); err != nil {
 		f.mu.Lock()
-		f.cancelled = append(f.cancelled, task)
+		f.cancelled = append(f.cancelled, id)
 		f.mu.Unlock()
 		return workflows.SyncResult{}, temporal.NewCanceledError("sync cancelled")
 	}
 	if r.err != nil {
 		return workflows.SyncResult{}, r.err
 	}
-	return workflows.SyncResult{TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: workflows.StateCompleted, Records: 10, Pages: 2}, nil
+	return workflows.SyncResult{TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Completed, Position: task.Position{Records: 10, Pages: 2}}, nil
 }
 
 // syncFailure is what SyncWorkflow fails with for class and cause.
@@ -185,10 +186,10 @@ func taskIDs(from, to int) []string {
 	return ids
 }
 
-func counts(pending, running, completed, failed, cancelled, skipped int) map[string]int {
-	return map[string]int{
-		workflows.TaskPending: pending, workflows.TaskRunning: running, workflows.TaskCompleted: completed,
-		workflows.TaskFailed: failed, workflows.TaskCancelled: cancelled, workflows.TaskSkipped: skipped,
+func counts(pending, running, completed, failed, cancelled, skipped int) map[task.State]int {
+	return map[task.State]int{
+		task.Pending: pending, task.Running: running, task.Completed: completed,
+		task.Failed: failed, task.Cancelled: cancelled, task.Skipped: skipped,
 	}
 }
 
@@ -209,13 +210,13 @@ func TestBatchConcurrencyAndOrder(t *testing.T) {
 	require.Len(t, res.Tasks, 20)
 	for i, ts := range res.Tasks {
 		require.Equal(t, fmt.Sprintf("t-%d", i), ts.ID)
-		require.Equal(t, workflows.TaskCompleted, ts.State)
+		require.Equal(t, task.Completed, ts.State)
 		require.Equal(t, workflows.ChildWorkflowID("nightly", ts.ID), ts.WorkflowID)
 		require.EqualValues(t, 10, ts.Records)
 		require.EqualValues(t, 2, ts.Pages)
 	}
 	st := batchStatus(t, env)
-	require.Equal(t, workflows.BatchCompleted, st.State)
+	require.Equal(t, task.Completed, st.State)
 	require.Equal(t, 3, st.Concurrency)
 }
 
@@ -226,7 +227,7 @@ func TestBatchDefaultConcurrency(t *testing.T) {
 	env.ExecuteWorkflow(workflows.BatchWorkflowName, batchInput("defaults", 10, 0))
 	res := batchResult(t, env)
 	require.Equal(t, workflows.DefaultBatchConcurrency, f.maxRunning)
-	require.Equal(t, 10, res.Counts[workflows.TaskCompleted])
+	require.Equal(t, 10, res.Counts[task.Completed])
 }
 
 // An invalid request fails its task only; the batch goes on and completes.
@@ -240,7 +241,7 @@ func TestBatchInvalidRequestFailsOnlyItsTask(t *testing.T) {
 	requireStarted(t, f, taskIDs(0, 8))
 	require.Equal(t, counts(0, 0, 7, 1, 0, 0), res.Counts)
 	failed := res.Tasks[3]
-	require.Equal(t, workflows.TaskFailed, failed.State)
+	require.Equal(t, task.Failed, failed.State)
 	require.Equal(t, string(sferrors.InvalidRequest), failed.Class)
 	require.Equal(t, "fetch GET http://source.invalid/customers: status 400", failed.Message)
 }
@@ -269,15 +270,15 @@ func TestBatchStopsOnFailure(t *testing.T) {
 			requireStarted(t, f, taskIDs(0, 3)) // none after the failure
 			require.ElementsMatch(t, []string{"t-0", "t-1"}, f.cancelled)
 			st := batchStatus(t, env)
-			require.Equal(t, workflows.BatchFailed, st.State)
+			require.Equal(t, task.Failed, st.State)
 			require.Equal(t, "t-2", st.StoppedBy)
 			require.Equal(t, counts(0, 0, 0, 1, 2, 7), st.Counts)
-			require.Equal(t, workflows.TaskCancelled, st.Tasks[0].State)
-			require.Equal(t, workflows.TaskCancelled, st.Tasks[1].State)
-			require.Equal(t, workflows.TaskFailed, st.Tasks[2].State)
+			require.Equal(t, task.Cancelled, st.Tasks[0].State)
+			require.Equal(t, task.Cancelled, st.Tasks[1].State)
+			require.Equal(t, task.Failed, st.Tasks[2].State)
 			require.Equal(t, string(class), st.Tasks[2].Class)
 			for _, ts := range st.Tasks[3:] {
-				require.Equal(t, workflows.TaskSkipped, ts.State, ts.ID)
+				require.Equal(t, task.Skipped, ts.State, ts.ID)
 			}
 		})
 	}
@@ -322,10 +323,10 @@ func TestBatchCancelPendingTask(t *testing.T) {
 	res := batchResult(t, env)
 	require.True(t, upd.accepted)
 	require.NoError(t, upd.err)
-	require.Equal(t, workflows.TaskCancelled, upd.status.State)
+	require.Equal(t, task.Cancelled, upd.status.State)
 	requireStarted(t, f, []string{"t-0", "t-1", "t-3", "t-4"}) // t-2 never
 	require.Equal(t, counts(0, 0, 4, 0, 1, 0), res.Counts)
-	require.Equal(t, workflows.TaskCancelled, res.Tasks[2].State)
+	require.Equal(t, task.Cancelled, res.Tasks[2].State)
 }
 
 // A running task cancelled through the update has its child cancelled; the
@@ -341,11 +342,11 @@ func TestBatchCancelRunningTask(t *testing.T) {
 	require.True(t, upd.accepted)
 	require.True(t, upd.done)
 	require.NoError(t, upd.err)
-	require.Equal(t, workflows.TaskCancelled, upd.status.State, "the update answers with the final state")
+	require.Equal(t, task.Cancelled, upd.status.State, "the update answers with the final state")
 	require.Equal(t, []string{"t-1"}, f.cancelled)
 	requireStarted(t, f, taskIDs(0, 6))
 	require.Equal(t, counts(0, 0, 5, 0, 1, 0), res.Counts)
-	require.Equal(t, workflows.TaskCancelled, res.Tasks[1].State)
+	require.Equal(t, task.Cancelled, res.Tasks[1].State)
 }
 
 // The validator rejects an unknown task and a finished one, and says why.
@@ -374,7 +375,7 @@ func TestBatchChildCancelledElsewhere(t *testing.T) {
 	env.ExecuteWorkflow(workflows.BatchWorkflowName, batchInput("nightly", 4, 2))
 	res := batchResult(t, env)
 	require.Equal(t, counts(0, 0, 3, 0, 1, 0), res.Counts)
-	require.Equal(t, workflows.TaskCancelled, res.Tasks[1].State)
+	require.Equal(t, task.Cancelled, res.Tasks[1].State)
 }
 
 // Cancelling the batch cancels its running children, waits for them, marks
@@ -393,7 +394,7 @@ func TestBatchCancelled(t *testing.T) {
 	require.ElementsMatch(t, []string{"t-0", "t-1"}, f.cancelled)
 	requireStarted(t, f, taskIDs(0, 2))
 	st := batchStatus(t, env)
-	require.Equal(t, workflows.BatchCancelled, st.State)
+	require.Equal(t, task.Cancelled, st.State)
 	require.Equal(t, counts(0, 0, 0, 0, 5, 0), st.Counts)
 }
 
@@ -452,16 +453,16 @@ func TestBatchContinueAsNewKeepsStatuses(t *testing.T) {
 		require.Equal(t, run, next.Carry.Runs)
 		require.Len(t, next.Carry.Outcomes, started+1, "every started task and the cancelled one")
 		st := batchStatus(t, env)
-		require.Zero(t, st.Counts[workflows.TaskRunning], "drained before continuing as new")
+		require.Zero(t, st.Counts[task.Running], "drained before continuing as new")
 		in = next
 	}
 	require.Equal(t, counts(0, 0, n-2, 1, 1, 0), res.Counts)
-	require.Equal(t, workflows.TaskFailed, res.Tasks[4].State)
+	require.Equal(t, task.Failed, res.Tasks[4].State)
 	require.Equal(t, "status 422", res.Tasks[4].Message)
-	require.Equal(t, workflows.TaskCancelled, res.Tasks[20].State)
+	require.Equal(t, task.Cancelled, res.Tasks[20].State)
 	for i, ts := range res.Tasks {
 		if i != 4 && i != 20 {
-			require.Equal(t, workflows.TaskCompleted, ts.State, ts.ID)
+			require.Equal(t, task.Completed, ts.State, ts.ID)
 			require.EqualValues(t, 10, ts.Records, ts.ID)
 		}
 	}

@@ -11,8 +11,8 @@ import (
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 )
 
 // SyncOptions tune one sync task. Zero values take the defaults below.
@@ -73,51 +73,36 @@ type SyncInput struct {
 
 // SyncCarry is the state a task carries from one run to the next.
 type SyncCarry struct {
-	Generation     string    `json:"generation"`
-	Cursor         string    `json:"cursor"`
-	Pages          int64     `json:"pages"`
-	Records        int64     `json:"records"`
-	Executions     int64     `json:"executions"`
-	Attempts       int64     `json:"attempts"`
-	RateLimitWaits int64     `json:"rate_limit_waits"`
-	Started        time.Time `json:"started"`
-	Runs           int       `json:"runs"`
+	task.Position
+	task.Counters
+	Started time.Time `json:"started"`
+	Runs    int       `json:"runs"`
 }
 
 // SyncResult is the result of a completed SyncWorkflow.
 type SyncResult struct {
-	TaskID         string        `json:"task_id"`
-	DatasetID      string        `json:"dataset_id"`
-	State          string        `json:"state"`
-	Pages          int64         `json:"pages"`
-	Records        int64         `json:"records"`
-	Retries        int64         `json:"retries"`
-	RateLimitWaits int64         `json:"rate_limit_waits"`
-	Duration       time.Duration `json:"duration"`
-	Runs           int           `json:"runs"`
+	TaskID    string     `json:"task_id"`
+	DatasetID string     `json:"dataset_id"`
+	State     task.State `json:"state"`
+	// Position is where the task ended: its last generation's pages and
+	// records.
+	task.Position
+	task.Counters
+	// Retries is Counters.Retries(), for readers of the JSON.
+	Retries  int64         `json:"retries"`
+	Duration time.Duration `json:"duration"`
+	Runs     int           `json:"runs"`
 }
-
-// Task states reported by the progress query.
-const (
-	StateRunning     = "running"
-	StateRateLimited = "rate_limited"
-	StateCompleted   = "completed"
-	StateCancelled   = "cancelled"
-	StateFailed      = "failed"
-)
 
 // Progress is the answer of the progress query.
 type Progress struct {
-	TaskID           string    `json:"task_id"`
-	DatasetID        string    `json:"dataset_id"`
-	State            string    `json:"state"`
-	Pages            int64     `json:"pages"`
-	Records          int64     `json:"records"`
-	Cursor           string    `json:"cursor"`
-	Executions       int64     `json:"executions"`
-	Attempts         int64     `json:"attempts"`
+	TaskID    string     `json:"task_id"`
+	DatasetID string     `json:"dataset_id"`
+	State     task.State `json:"state"`
+	task.Position
+	task.Counters
+	// Retries is Counters.Retries(), for readers of the JSON.
 	Retries          int64     `json:"retries"`
-	RateLimitWaits   int64     `json:"rate_limit_waits"`
 	RateLimitedUntil time.Time `json:"rate_limited_until,omitzero"`
 	Rate             float64   `json:"rate"`
 	LastErrorClass   string    `json:"last_error_class,omitempty"`
@@ -128,109 +113,158 @@ type Progress struct {
 }
 
 // SyncWorkflow copies one dataset from its source into the sink, page by
-// page, until the source reports the end. See DESIGN.md §2–3.
+// page, until the source reports the end. See ARCHITECTURE.md §Data flow
+// and §Failure table.
 func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	if err := in.validate(); err != nil {
 		return SyncResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
 	}
+	r := newSyncRun(ctx, in)
+	r.resume()
+	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
+		return r.p, nil
+	}); err != nil {
+		return SyncResult{}, err
+	}
+	setState(ctx, &r.p, task.Running)
+	updateDetails(ctx, &r.p)
+	for n := 0; ; n++ {
+		if n >= r.opts.ActivitiesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+			return SyncResult{}, r.continueAsNew()
+		}
+		if err := r.checkDeadline(); err != nil {
+			return SyncResult{}, err
+		}
+		res, err := r.syncPages()
+		if err != nil {
+			return SyncResult{}, err
+		}
+		if res.Done {
+			return r.complete(), nil
+		}
+		if res.RateLimitedFor > 0 {
+			if err := r.onRateLimited(res); err != nil {
+				return SyncResult{}, err
+			}
+		}
+		updateDetails(ctx, &r.p)
+	}
+}
+
+// syncRun is one run of a SyncWorkflow: its input, options and the task's
+// progress (also the progress query's answer).
+type syncRun struct {
+	ctx  workflow.Context
+	actx workflow.Context // with the SyncPages activity options
+	in   SyncInput
+	opts SyncOptions
+	p    Progress
+}
+
+func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
 	if in.Dataset.RateLimit.GlobalRPS > 0 && in.Options.PagesPerActivity == 0 {
 		// A global limit bounds activity dispatch: one page per activity
 		// makes it bound requests.
 		in.Options.PagesPerActivity = 1
 	}
-	opts := in.Options.withDefaults()
-	log := workflow.GetLogger(ctx)
+	r := &syncRun{ctx: ctx, in: in, opts: in.Options.withDefaults()}
+	r.actx = workflow.WithActivityOptions(ctx, syncPagesOptions(in.Dataset, r.opts))
+	return r
+}
 
-	p := Progress{TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: StateRunning, Started: workflow.Now(ctx), Runs: 1}
-	if c := in.Carry; c != nil {
-		p.Cursor, p.Pages, p.Records = c.Cursor, c.Pages, c.Records
-		p.Executions, p.Attempts, p.RateLimitWaits, p.Started, p.Runs = c.Executions, c.Attempts, c.RateLimitWaits, c.Started, c.Runs+1
-		p.Retries = p.Attempts - p.Executions
+// resume starts the task's progress where the previous run left it (its
+// carry), or at the start of a new generation named by this run.
+func (r *syncRun) resume() {
+	r.p = Progress{TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Running, Started: workflow.Now(r.ctx), Runs: 1}
+	if c := r.in.Carry; c != nil {
+		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
+		r.p.Retries = r.p.Counters.Retries()
 	}
-	generation := workflow.GetInfo(ctx).WorkflowExecution.RunID
-	if in.Carry != nil && in.Carry.Generation != "" {
-		generation = in.Carry.Generation
+	if r.p.Generation == "" {
+		r.p.Generation = workflow.GetInfo(r.ctx).WorkflowExecution.RunID
 	}
-	p.Updated = workflow.Now(ctx)
-	if err := workflow.SetQueryHandler(ctx, QueryProgress, func() (Progress, error) {
-		return p, nil
-	}); err != nil {
-		return SyncResult{}, err
-	}
-	setState(ctx, &p, StateRunning)
-	updateDetails(ctx, &p)
+	r.p.Updated = workflow.Now(r.ctx)
+}
 
-	actx := workflow.WithActivityOptions(ctx, syncPagesOptions(in.Dataset, opts))
+// continueAsNew ends this run and starts the next with the task's progress
+// as its carry, so that history stays small.
+func (r *syncRun) continueAsNew() error {
+	next := r.in
+	next.Carry = &SyncCarry{Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs}
+	workflow.GetLogger(r.ctx).Info("continuing as new", "pages", r.p.Pages, "records", r.p.Records)
+	return workflow.NewContinueAsNewError(r.ctx, SyncWorkflow, next)
+}
+
+// checkDeadline fails the task once it has run longer than its deadline
+// (across runs).
+func (r *syncRun) checkDeadline() error {
+	d := time.Duration(r.opts.Deadline)
+	if d <= 0 || workflow.Now(r.ctx).Sub(r.p.Started) <= d {
+		return nil
+	}
+	err := temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("task %s exceeded its deadline of %s after %d pages", r.in.TaskID, d, r.p.Pages),
+		sferrors.TypeUnrecoverable, nil)
+	return r.fail(sferrors.Unrecoverable, err)
+}
+
+// syncPages runs one SyncPages execution from the task's position and
+// records its outcome; a failure ends the task (cancelled or failed).
+func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 	var a *activities.Activities
-	for n := 0; ; n++ {
-		if n >= opts.ActivitiesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
-			next := in
-			next.Carry = &SyncCarry{
-				Generation: generation, Cursor: p.Cursor, Pages: p.Pages, Records: p.Records,
-				Executions: p.Executions, Attempts: p.Attempts, RateLimitWaits: p.RateLimitWaits, Started: p.Started, Runs: p.Runs,
-			}
-			log.Info("continuing as new", "pages", p.Pages, "records", p.Records)
-			return SyncResult{}, workflow.NewContinueAsNewError(ctx, SyncWorkflow, next)
+	var res activities.SyncPagesResult
+	err := workflow.ExecuteActivity(r.actx, a.SyncPages, activities.SyncPagesInput{
+		TaskID:   r.in.TaskID,
+		Dataset:  r.in.Dataset,
+		Position: r.p.Position,
+		MaxPages: r.opts.PagesPerActivity,
+		MaxWait:  time.Duration(r.opts.MaxWait),
+	}).Get(r.ctx, &res)
+	if err != nil {
+		if r.ctx.Err() != nil || temporal.IsCanceledError(err) {
+			return res, r.cancelled()
 		}
-		if d := time.Duration(opts.Deadline); d > 0 && workflow.Now(ctx).Sub(p.Started) > d {
-			err := temporal.NewNonRetryableApplicationError(
-				fmt.Sprintf("task %s exceeded its deadline of %s after %d pages", in.TaskID, d, p.Pages),
-				sferrors.TypeUnrecoverable, nil)
-			return SyncResult{}, fail(ctx, &p, in, sferrors.Unrecoverable, err)
-		}
-
-		var r activities.SyncPagesResult
-		err := workflow.ExecuteActivity(actx, a.SyncPages, activities.SyncPagesInput{
-			TaskID:     in.TaskID,
-			Dataset:    in.Dataset,
-			Generation: generation,
-			Cursor:     p.Cursor,
-			Pages:      p.Pages,
-			Records:    p.Records,
-			MaxPages:   opts.PagesPerActivity,
-			MaxWait:    time.Duration(opts.MaxWait),
-		}).Get(ctx, &r)
-		if err != nil {
-			if ctx.Err() != nil || temporal.IsCanceledError(err) {
-				return SyncResult{}, cancelled(ctx, &p, in)
-			}
-			class, _, _ := sferrors.ClassOf(err)
-			return SyncResult{}, fail(ctx, &p, in, class, err)
-		}
-		p.Executions++
-		p.Attempts += int64(max(r.Attempt, 1))
-		p.Retries = p.Attempts - p.Executions
-		p.Cursor, p.Pages, p.Records, p.Rate = r.Cursor, r.Pages, r.Records, r.Rate
-		p.RateLimitWaits += int64(r.RateLimitWaits)
-		p.Updated = workflow.Now(ctx)
-		if r.Done {
-			break
-		}
-		if r.RateLimitedFor > 0 {
-			setState(ctx, &p, StateRateLimited)
-			p.RateLimitedUntil = workflow.Now(ctx).Add(r.RateLimitedFor)
-			p.LastErrorClass, p.LastError = string(sferrors.RateLimited), r.RateLimitMessage
-			updateDetails(ctx, &p)
-			log.Info("rate limited: waiting on a durable timer", "until", p.RateLimitedUntil)
-			timer := workflow.NewTimerWithOptions(ctx, r.RateLimitedFor, workflow.TimerOptions{
-				Summary: fmt.Sprintf("rate limited: %s", in.Dataset.LimitKey()),
-			})
-			if err := timer.Get(ctx, nil); err != nil {
-				return SyncResult{}, cancelled(ctx, &p, in)
-			}
-			p.RateLimitedUntil = time.Time{}
-			setState(ctx, &p, StateRunning)
-		}
-		updateDetails(ctx, &p)
+		class, _, _ := sferrors.ClassOf(err)
+		return res, r.fail(class, err)
 	}
+	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
+	r.p.Retries = r.p.Counters.Retries()
+	gen := r.p.Generation // the task's: a result from an older worker has none
+	r.p.Position = res.Position
+	r.p.Generation = gen
+	r.p.Rate = res.Rate
+	r.p.Updated = workflow.Now(r.ctx)
+	return res, nil
+}
 
-	setState(ctx, &p, StateCompleted)
-	updateDetails(ctx, &p)
+// onRateLimited waits on a durable timer for as long as the execution's
+// rate limit asked (longer than an activity waits), holding no worker slot.
+func (r *syncRun) onRateLimited(res activities.SyncPagesResult) error {
+	setState(r.ctx, &r.p, task.RateLimited)
+	r.p.RateLimitedUntil = workflow.Now(r.ctx).Add(res.RateLimitedFor)
+	r.p.LastErrorClass, r.p.LastError = string(sferrors.RateLimited), res.RateLimitMessage
+	updateDetails(r.ctx, &r.p)
+	workflow.GetLogger(r.ctx).Info("rate limited: waiting on a durable timer", "until", r.p.RateLimitedUntil)
+	timer := workflow.NewTimerWithOptions(r.ctx, res.RateLimitedFor, workflow.TimerOptions{
+		Summary: fmt.Sprintf("rate limited: %s", r.in.Dataset.LimitKey()),
+	})
+	if err := timer.Get(r.ctx, nil); err != nil {
+		return r.cancelled()
+	}
+	r.p.RateLimitedUntil = time.Time{}
+	setState(r.ctx, &r.p, task.Running)
+	return nil
+}
+
+// complete records the end of the task and its result.
+func (r *syncRun) complete() SyncResult {
+	setState(r.ctx, &r.p, task.Completed)
+	updateDetails(r.ctx, &r.p)
 	return SyncResult{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: StateCompleted,
-		Pages: p.Pages, Records: p.Records, Retries: p.Retries,
-		RateLimitWaits: p.RateLimitWaits, Duration: workflow.Now(ctx).Sub(p.Started), Runs: p.Runs,
-	}, nil
+		TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Completed,
+		Position: r.p.Position, Counters: r.p.Counters, Retries: r.p.Retries,
+		Duration: workflow.Now(r.ctx).Sub(r.p.Started), Runs: r.p.Runs,
+	}
 }
 
 func (in SyncInput) validate() error {
@@ -280,13 +314,14 @@ var cleanupOptions = workflow.ActivityOptions{
 
 // cancelled records the cancellation in the checkpoint from a disconnected
 // context, then ends the workflow as Canceled.
-func cancelled(ctx workflow.Context, p *Progress, in SyncInput) error {
+func (r *syncRun) cancelled() error {
+	ctx, p, in := r.ctx, &r.p, r.in
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	setState(dctx, p, StateCancelled)
+	setState(dctx, p, task.Cancelled)
 	dctx = workflow.WithActivityOptions(dctx, cleanupOptions)
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(dctx, a.RecordState, activities.RecordStateInput{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: sink.StateCancelled, Message: "cancelled by request",
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Cancelled, Message: "cancelled by request",
 	}).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
@@ -297,15 +332,16 @@ func cancelled(ctx workflow.Context, p *Progress, in SyncInput) error {
 // fail records the failure in the checkpoint and returns the error the
 // workflow fails with: an ApplicationError whose type is the class's, so a
 // batch (or any caller) reads the class from the top of the chain.
-func fail(ctx workflow.Context, p *Progress, in SyncInput, class sferrors.Class, cause error) error {
+func (r *syncRun) fail(class sferrors.Class, cause error) error {
+	ctx, p, in := r.ctx, &r.p, r.in
 	msg := failureMessage(cause)
 	p.LastErrorClass, p.LastError = string(class), msg
-	setState(ctx, p, StateFailed)
+	setState(ctx, p, task.Failed)
 	workflow.GetLogger(ctx).Error("sync failed", "class", string(class), "error", msg)
 	actx := workflow.WithActivityOptions(ctx, cleanupOptions)
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(actx, a.RecordState, activities.RecordStateInput{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: sink.StateFailed, Message: string(class) + ": " + msg,
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Failed, Message: string(class) + ": " + msg,
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the failure", "error", err)
 	}
@@ -335,11 +371,11 @@ func failureMessage(err error) string {
 
 // setState records the task's state in p and in the SyncState search
 // attribute (with SyncDataset), so lists and filters see it.
-func setState(ctx workflow.Context, p *Progress, state string) {
+func setState(ctx workflow.Context, p *Progress, state task.State) {
 	p.State = state
 	p.Updated = workflow.Now(ctx)
 	if err := workflow.UpsertTypedSearchAttributes(ctx,
-		SearchAttrDataset.ValueSet(p.DatasetID), SearchAttrState.ValueSet(state)); err != nil {
+		SearchAttrDataset.ValueSet(p.DatasetID), SearchAttrState.ValueSet(string(state))); err != nil {
 		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
 	}
 }
@@ -354,7 +390,7 @@ func updateDetails(ctx workflow.Context, p *Progress) {
 	if !p.RateLimitedUntil.IsZero() {
 		s += ", rate limited until " + p.RateLimitedUntil.UTC().Format(time.RFC3339)
 	}
-	if p.LastError != "" && p.State != StateRunning {
+	if p.LastError != "" && p.State != task.Running {
 		s += "\n\nlast error (" + p.LastErrorClass + "): " + p.LastError
 	}
 	workflow.SetCurrentDetails(ctx, s)

@@ -16,8 +16,8 @@ import (
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -51,7 +51,7 @@ func pages(n int64) func(context.Context, activities.SyncPagesInput) (activities
 		got := min(int64(in.MaxPages), n-in.Pages)
 		p := in.Pages + got
 		return activities.SyncPagesResult{
-			Cursor: "c" + string(rune('a'+p)), Done: p >= n, Pages: p, Records: p * 10,
+			Position:     task.Position{Cursor: "c" + string(rune('a'+p)), Done: p >= n, Pages: p, Records: p * 10},
 			PagesFetched: int(got), Attempt: 1,
 		}, nil
 	}
@@ -75,7 +75,7 @@ func TestSyncWorkflowLoopsUntilDone(t *testing.T) {
 	require.Equal(t, 3, calls, "3+3+1 pages")
 	require.EqualValues(t, 7, res.Pages)
 	require.EqualValues(t, 70, res.Records)
-	require.Equal(t, workflows.StateCompleted, res.State)
+	require.Equal(t, task.Completed, res.State)
 }
 
 func TestSyncWorkflowContinuesAsNewCarryingCursor(t *testing.T) {
@@ -119,7 +119,7 @@ func TestSyncWorkflowWaitsDurablyWhenRateLimited(t *testing.T) {
 		func(ctx context.Context, in activities.SyncPagesInput) (activities.SyncPagesResult, error) {
 			if first {
 				first = false
-				return activities.SyncPagesResult{Cursor: "c1", Pages: 1, Records: 10, PagesFetched: 1, Attempt: 1,
+				return activities.SyncPagesResult{Position: task.Position{Cursor: "c1", Pages: 1, Records: 10}, PagesFetched: 1, Attempt: 1,
 					RateLimitWaits: 1, RateLimitedFor: time.Hour, RateLimitMessage: "fetch GET https://api.example.com/orders: status 429"}, nil
 			}
 			return pages(2)(ctx, in)
@@ -133,7 +133,7 @@ func TestSyncWorkflowWaitsDurablyWhenRateLimited(t *testing.T) {
 	env.ExecuteWorkflow(workflows.SyncWorkflow, testInput())
 	var res workflows.SyncResult
 	require.NoError(t, env.GetWorkflowResult(&res))
-	require.Equal(t, workflows.StateRateLimited, during.State)
+	require.Equal(t, task.RateLimited, during.State)
 	require.False(t, during.RateLimitedUntil.IsZero())
 	require.Equal(t, string(sferrors.RateLimited), during.LastErrorClass)
 	require.EqualValues(t, 1, res.RateLimitWaits)
@@ -165,7 +165,7 @@ func TestSyncWorkflowFailsWithTheClassOfTheActivityFailure(t *testing.T) {
 			require.NoError(t, app.Details(&f), "the failure carries its class and cause")
 			require.Equal(t, tc.class, f.Class)
 			require.Equal(t, "fetch: status 4xx", f.Message)
-			require.Equal(t, sink.StateFailed, recorded.State)
+			require.Equal(t, task.Failed, recorded.State)
 			require.Contains(t, recorded.Message, string(tc.class))
 		})
 	}
@@ -175,7 +175,7 @@ func TestSyncWorkflowCancellationRecordsStateAndEndsCanceled(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(a.SyncPages, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.SyncPagesInput) (activities.SyncPagesResult, error) {
-			return activities.SyncPagesResult{Cursor: "c", Pages: in.Pages + 1, Records: in.Records + 10, PagesFetched: 1, Attempt: 1,
+			return activities.SyncPagesResult{Position: task.Position{Cursor: "c", Pages: in.Pages + 1, Records: in.Records + 10}, PagesFetched: 1, Attempt: 1,
 				RateLimitedFor: time.Hour}, nil
 		})
 	var recorded activities.RecordStateInput
@@ -185,7 +185,7 @@ func TestSyncWorkflowCancellationRecordsStateAndEndsCanceled(t *testing.T) {
 	env.ExecuteWorkflow(workflows.SyncWorkflow, testInput())
 	err := env.GetWorkflowError()
 	require.True(t, temporal.IsCanceledError(err), "%v", err)
-	require.Equal(t, sink.StateCancelled, recorded.State)
+	require.Equal(t, task.Cancelled, recorded.State)
 }
 
 func TestSyncWorkflowRejectsInvalidInput(t *testing.T) {
@@ -203,7 +203,7 @@ func TestSyncWorkflowDeadline(t *testing.T) {
 	env := newEnv(t)
 	env.OnActivity(a.SyncPages, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.SyncPagesInput) (activities.SyncPagesResult, error) {
-			return activities.SyncPagesResult{Cursor: "c", Pages: in.Pages + 1, PagesFetched: 1, Attempt: 1, RateLimitedFor: time.Hour}, nil
+			return activities.SyncPagesResult{Position: task.Position{Cursor: "c", Pages: in.Pages + 1}, PagesFetched: 1, Attempt: 1, RateLimitedFor: time.Hour}, nil
 		})
 	env.OnActivity(a.RecordState, mock.Anything, mock.Anything).Return(nil)
 	in := testInput()

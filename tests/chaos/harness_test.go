@@ -30,6 +30,7 @@ import (
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -416,7 +417,7 @@ func sqliteKeys(ctx context.Context, t *testing.T, path string) []string {
 // the task's checkpoint.
 func requireExact(ctx context.Context, t *testing.T, src *demoSource, res workflows.SyncResult, s sink.Sink, taskID string, stored []string) {
 	t.Helper()
-	require.Equal(t, workflows.StateCompleted, res.State)
+	require.Equal(t, task.Completed, res.State)
 	require.EqualValues(t, totalPages, res.Pages, "pages of the completed sync")
 	require.EqualValues(t, totalRecs, res.Records, "records of the completed sync")
 
@@ -433,7 +434,7 @@ func requireExact(ctx context.Context, t *testing.T, src *demoSource, res workfl
 	cp, ok, err := s.Load(ctx, taskID)
 	require.NoError(t, err)
 	require.True(t, ok, "no checkpoint for %s", taskID)
-	require.Equal(t, sink.StateCompleted, cp.State)
+	require.Equal(t, task.Completed, cp.State)
 	require.True(t, cp.Done)
 	require.EqualValues(t, totalPages, cp.Pages)
 	require.EqualValues(t, totalRecs, cp.Records)

@@ -19,6 +19,7 @@ import (
 	"github.com/syncflow/syncflow/engine"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -78,10 +79,10 @@ func waitFor(t *testing.T, ch <-chan struct{}, what string) {
 	}
 }
 
-func batchCounts(pending, running, completed, failed, cancelled, skipped int) map[string]int {
-	return map[string]int{
-		workflows.TaskPending: pending, workflows.TaskRunning: running, workflows.TaskCompleted: completed,
-		workflows.TaskFailed: failed, workflows.TaskCancelled: cancelled, workflows.TaskSkipped: skipped,
+func batchCounts(pending, running, completed, failed, cancelled, skipped int) map[task.State]int {
+	return map[task.State]int{
+		task.Pending: pending, task.Running: running, task.Completed: completed,
+		task.Failed: failed, task.Cancelled: cancelled, task.Skipped: skipped,
 	}
 }
 
@@ -131,10 +132,10 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 
 	waitFor(t, stalled, "the stalled page")
 	st := e.batchStatus(in.BatchID)
-	require.Equal(t, workflows.BatchRunning, st.State)
-	require.Equal(t, workflows.TaskRunning, st.Tasks[0].State, "t-00 waits on the stalled page")
+	require.Equal(t, task.Running, st.State)
+	require.Equal(t, task.Running, st.Tasks[0].State, "t-00 waits on the stalled page")
 	for _, ts := range st.Tasks[41:] {
-		require.Equal(t, workflows.TaskPending, ts.State, "%s must not share ds-4 with t-00 yet", ts.ID)
+		require.Equal(t, task.Pending, ts.State, "%s must not share ds-4 with t-00 yet", ts.ID)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -148,7 +149,7 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 	require.NoError(t, err)
 	var cancelled workflows.TaskStatus
 	require.NoError(t, h.Get(ctx, &cancelled))
-	require.Equal(t, workflows.TaskCancelled, cancelled.State)
+	require.Equal(t, task.Cancelled, cancelled.State)
 
 	res, err := e.batchResult(run)
 	require.NoError(t, err)
@@ -157,9 +158,9 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 	var failed []workflows.TaskStatus
 	for _, ts := range res.Tasks {
 		switch ts.State {
-		case workflows.TaskCompleted:
+		case task.Completed:
 			require.EqualValues(t, records, ts.Records, ts.ID)
-		case workflows.TaskFailed:
+		case task.Failed:
 			failed = append(failed, ts)
 		}
 	}
@@ -167,7 +168,7 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 	require.Equal(t, "ds-3", failed[0].Dataset)
 	require.Equal(t, string(sferrors.InvalidRequest), failed[0].Class)
 	require.Contains(t, failed[0].Message, "400")
-	require.Equal(t, workflows.TaskCancelled, res.Tasks[0].State)
+	require.Equal(t, task.Cancelled, res.Tasks[0].State)
 	for i, src := range srcs {
 		e.requireExact(fmt.Sprintf("ds-%d", i), src)
 	}
@@ -175,7 +176,7 @@ func TestBatchCompletesAroundFailureAndCancellation(t *testing.T) {
 	desc, err := e.c.DescribeWorkflowExecution(context.Background(), workflows.ChildWorkflowID(in.BatchID, "t-00"), "")
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, desc.GetWorkflowExecutionInfo().GetStatus())
-	require.Equal(t, workflows.BatchCompleted, e.batchStatus(in.BatchID).State)
+	require.Equal(t, task.Completed, e.batchStatus(in.BatchID).State)
 	e.requireReplays(in.BatchID)
 }
 
@@ -241,19 +242,19 @@ func TestBatchStopsOnUnauthorized(t *testing.T) {
 	require.Contains(t, app.Message(), "401")
 
 	st := e.batchStatus(in.BatchID)
-	require.Equal(t, workflows.BatchFailed, st.State)
+	require.Equal(t, task.Failed, st.State)
 	require.Equal(t, "t-3", st.StoppedBy)
 	require.Equal(t, batchCounts(0, 0, 0, 1, 3, 8), st.Counts)
 	for _, ts := range st.Tasks[:3] {
-		require.Equal(t, workflows.TaskCancelled, ts.State, ts.ID)
+		require.Equal(t, task.Cancelled, ts.State, ts.ID)
 		desc, err := e.c.DescribeWorkflowExecution(context.Background(), ts.WorkflowID, "")
 		require.NoError(t, err)
 		require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, desc.GetWorkflowExecutionInfo().GetStatus(), ts.ID)
 	}
-	require.Equal(t, workflows.TaskFailed, st.Tasks[3].State)
+	require.Equal(t, task.Failed, st.Tasks[3].State)
 	require.Equal(t, string(sferrors.Unrecoverable), st.Tasks[3].Class)
 	for _, ts := range st.Tasks[4:] {
-		require.Equal(t, workflows.TaskSkipped, ts.State, ts.ID)
+		require.Equal(t, task.Skipped, ts.State, ts.ID)
 		_, err := e.c.DescribeWorkflowExecution(context.Background(), ts.WorkflowID, "")
 		var notFound *serviceerror.NotFound
 		require.ErrorAs(t, err, &notFound, "%s must never start", ts.ID)

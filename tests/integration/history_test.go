@@ -16,6 +16,7 @@ import (
 
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -61,7 +62,7 @@ func TestReplayCancelledAndFailedHistories(t *testing.T) {
 	require.Eventually(t, func() bool {
 		v, err := e.c.QueryWorkflow(context.Background(), run.GetID(), "", workflows.QueryProgress)
 		var p workflows.Progress
-		return err == nil && v.Get(&p) == nil && p.State == workflows.StateRateLimited
+		return err == nil && v.Get(&p) == nil && p.State == task.RateLimited
 	}, time.Minute, 50*time.Millisecond)
 	require.NoError(t, e.c.CancelWorkflow(context.Background(), run.GetID(), ""))
 	_, err := e.result(run)

@@ -12,8 +12,8 @@ import (
 
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/tests/faultproxy"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -213,7 +213,7 @@ func testNetFaultPermanent(t *testing.T, e *env) {
 				tc.check(t, st)
 			}
 			cp := e.checkpoint("task-" + id)
-			require.Equal(t, sink.StateFailed, cp.State)
+			require.Equal(t, task.Failed, cp.State)
 			require.EqualValues(t, 2, cp.Pages, "pages before the fault stay committed")
 			n, err := e.sink.Count(t.Context(), ds.ID)
 			require.NoError(t, err)

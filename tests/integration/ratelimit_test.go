@@ -15,6 +15,7 @@ import (
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -167,7 +168,7 @@ func TestLongRateLimitWaitFreesTheSlot(t *testing.T) {
 		return p
 	}
 	require.Eventually(t, func() bool {
-		return progress(runA.GetID()).State == workflows.StateRateLimited
+		return progress(runA.GetID()).State == task.RateLimited
 	}, 20*time.Second, 50*time.Millisecond, "A waits on its durable timer")
 	pA := progress(runA.GetID())
 	require.False(t, pA.RateLimitedUntil.IsZero())
@@ -176,7 +177,7 @@ func TestLongRateLimitWaitFreesTheSlot(t *testing.T) {
 	resB, err := e.result(e.start("task-slot-b", dsB, workflows.SyncOptions{}))
 	require.NoError(t, err)
 	require.EqualValues(t, 50, resB.Records)
-	require.Equal(t, workflows.StateRateLimited, progress(runA.GetID()).State,
+	require.Equal(t, task.RateLimited, progress(runA.GetID()).State,
 		"B completed on the only slot while A was still waiting")
 
 	pB := progress("task-slot-b")

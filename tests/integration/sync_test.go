@@ -13,8 +13,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	sferrors "github.com/syncflow/syncflow/errors"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -31,11 +31,11 @@ func TestSyncEveryPaginationType(t *testing.T) {
 			ds := src.dataset("ds-"+p, p)
 			res, err := e.result(e.start("task-"+p, ds, workflows.SyncOptions{}))
 			require.NoError(t, err)
-			require.Equal(t, workflows.StateCompleted, res.State)
+			require.Equal(t, task.Completed, res.State)
 			require.EqualValues(t, 47, res.Records)
 			e.requireExact(ds.ID, src)
 			cp := e.checkpoint("task-" + p)
-			require.Equal(t, sink.StateCompleted, cp.State)
+			require.Equal(t, task.Completed, cp.State)
 			require.True(t, cp.Done)
 		})
 	}
@@ -117,7 +117,7 @@ func TestSyncLongRateLimitWaitIsDurable(t *testing.T) {
 		}
 		var p workflows.Progress
 		require.NoError(t, v.Get(&p))
-		return p.State == workflows.StateRateLimited && !p.RateLimitedUntil.IsZero() &&
+		return p.State == task.RateLimited && !p.RateLimitedUntil.IsZero() &&
 			p.LastErrorClass == string(sferrors.RateLimited)
 	}, 10*time.Second, 50*time.Millisecond, "progress shows the rate-limit wait")
 
@@ -153,7 +153,7 @@ func TestSyncInvalidRequestFailsAtOnce(t *testing.T) {
 	require.NotContains(t, logs, "s3cr3t-token-value")
 
 	cp := e.checkpoint("task-bad")
-	require.Equal(t, sink.StateFailed, cp.State)
+	require.Equal(t, task.Failed, cp.State)
 	require.EqualValues(t, 3, cp.Pages, "pages before the bad one stay committed")
 }
 
@@ -196,7 +196,7 @@ func TestSyncCancellation(t *testing.T) {
 	desc, err := e.c.DescribeWorkflowExecution(context.Background(), run.GetID(), "")
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, desc.GetWorkflowExecutionInfo().GetStatus())
-	require.Equal(t, sink.StateCancelled, e.checkpoint("task-cancel").State)
+	require.Equal(t, task.Cancelled, e.checkpoint("task-cancel").State)
 
 	before := len(src.log())
 	w.Stop() // waits for anything still running on the worker

@@ -26,6 +26,7 @@ import (
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
+	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -130,7 +131,7 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	require.Len(t, q.QueryResult, 1, "query output: %s", out)
 	p := q.QueryResult[0]
 	require.Equal(t, "orders", p.DatasetID)
-	require.Equal(t, workflows.StateRunning, p.State)
+	require.Equal(t, task.Running, p.State)
 	require.Equal(t, id, p.TaskID)
 
 	tctl("workflow", "cancel", "--workflow-id", id)
@@ -140,7 +141,7 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	cp, ok, err := dest.Load(ctx, id)
 	require.NoError(t, err)
 	require.True(t, ok)
-	require.Equal(t, sink.StateCancelled, cp.State)
+	require.Equal(t, task.Cancelled, cp.State)
 
 	// A sync started the way starter starts one carries a static summary,
 	// and both are found by the SyncDataset search attribute.

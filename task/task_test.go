@@ -1,0 +1,68 @@
+package task
+
+import (
+	"encoding/json"
+	"testing"
+)
+
+func TestFurthest(t *testing.T) {
+	in := Position{Generation: "g", Cursor: "c1", Pages: 1, Records: 10}
+	hb := Position{Generation: "g", Cursor: "c3", Pages: 3, Records: 30}
+	cp := Position{Generation: "g", Cursor: "c2", Pages: 2, Records: 20, Done: true}
+	other := Position{Generation: "h", Cursor: "x", Pages: 9}
+	tie := Position{Generation: "g", Cursor: "tie", Pages: 3}
+	for _, tc := range []struct {
+		name string
+		ps   []Position
+		want Position
+	}{
+		{"none", nil, Position{}},
+		{"input only", []Position{in}, in},
+		{"heartbeat ahead", []Position{in, hb}, hb},
+		{"checkpoint ahead", []Position{in, cp}, cp},
+		{"most pages wins", []Position{in, hb, cp}, hb},
+		{"other generation ignored", []Position{in, other}, in},
+		{"tie keeps the earlier", []Position{in, hb, tie}, hb},
+		{"behind the input ignored", []Position{hb, in}, hb},
+	} {
+		if got := Furthest(tc.ps...); got != tc.want {
+			t.Errorf("%s: Furthest = %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestAdvance(t *testing.T) {
+	p := Position{Generation: "g", Cursor: "c1", Pages: 1, Records: 10}
+	want := Position{Generation: "g", Cursor: "c2", Pages: 2, Records: 13, Done: true}
+	if got := p.Advance("c2", true, 3); got != want {
+		t.Errorf("Advance = %+v, want %+v", got, want)
+	}
+}
+
+func TestCounters(t *testing.T) {
+	var c Counters
+	c.Record(3, 1)
+	c.Record(1, 0)
+	if c != (Counters{Executions: 2, Attempts: 4, RateLimitWaits: 1}) || c.Retries() != 2 {
+		t.Errorf("counters = %+v, retries %d", c, c.Retries())
+	}
+}
+
+// TestWireNames pins the JSON names: they are in histories and checkpoints.
+func TestWireNames(t *testing.T) {
+	for _, tc := range []struct {
+		v    any
+		want string
+	}{
+		{Position{Generation: "g", Cursor: "c", Pages: 1, Records: 2}, `{"generation":"g","cursor":"c","pages":1,"records":2}`},
+		{Position{Done: true}, `{"generation":"","cursor":"","pages":0,"records":0,"done":true}`},
+		{Counters{1, 2, 3}, `{"executions":1,"attempts":2,"rate_limit_waits":3}`},
+		{[]State{Pending, Running, RateLimited, Completed, Cancelled, Failed, Skipped, Stopping, Cancelling},
+			`["pending","running","rate_limited","completed","cancelled","failed","skipped","stopping","cancelling"]`},
+	} {
+		b, err := json.Marshal(tc.v)
+		if err != nil || string(b) != tc.want {
+			t.Errorf("json = %s (%v), want %s", b, err, tc.want)
+		}
+	}
+}
