@@ -13,7 +13,7 @@
 //	})
 //	res, err := sc.Wait(ctx, run)
 //
-// A sync's workflow ID is its task ID (DESIGN.md §1). Starting a sync whose
+// A sync's workflow ID is its task ID (ARCHITECTURE.md §Data flow). Starting a sync whose
 // ID is running attaches to the running one; starting one whose ID has
 // closed starts a new run: a re-sync, which upserts by record key.
 package syncclient

@@ -1,6 +1,6 @@
 // Package chaos_test kills, interrupts and restarts real processes in the
 // middle of syncs and checks that every sync still completes with exactly the
-// source's records (DESIGN.md §2: a page is committed atomically with its
+// source's records (ARCHITECTURE.md §Sink protocol: a page is committed atomically with its
 // cursor, so re-running a page after any crash is harmless).
 //
 // TestMain builds the worker binary once; each test runs it as subprocesses
