@@ -68,6 +68,7 @@ func (a *app) rootCommand() *cobra.Command {
 	root.InitDefaultCompletionCmd()
 	for _, c := range root.Commands() {
 		if c.Name() == "completion" {
+			c.Use = "completion bash|zsh|fish|powershell"
 			c.Short = "print a shell completion script (bash, zsh, fish, powershell)"
 		}
 	}
