@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -45,24 +43,6 @@ type app struct {
 	demoSpecs []demoapi.DatasetSpec
 }
 
-// command is a subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(a *app, ctx context.Context, args []string) int
-}
-
-func commands() []command {
-	return []command{
-		{"demo", "run everything in one process: Temporal, Web UI, demo API, worker, syncs", (*app).demo},
-		{"sync", "start one sync from a config file and follow it", (*app).sync},
-		{"batch", "start a batch of syncs from a config file and follow it", (*app).batch},
-		{"status", "show a sync's or a batch's status", (*app).status},
-		{"list", "list recent syncs and batches", (*app).list},
-		{"cancel", "cancel a sync, a batch, or one task of a batch", (*app).cancel},
-	}
-}
-
 // run is main without the process: args without the program name, the
 // environment as KEY=VALUE, and the output streams. It returns the exit
 // code. SIGINT and SIGTERM, and ctx's end, are interrupts.
@@ -93,103 +73,19 @@ func run(ctx context.Context, args []string, environ []string, stdout, stderr io
 	return a.main(args)
 }
 
+// main runs the command line args and returns the exit code.
 func (a *app) main(args []string) int {
-	if len(args) == 0 {
-		a.usage(a.stderr)
-		return exitUsage
-	}
-	name := args[0]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		if len(args) > 1 {
-			return a.main([]string{args[1], "--help"})
-		}
-		a.usage(a.stdout)
-		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name == name {
-			return c.run(a, context.Background(), args[1:])
-		}
-	}
-	fmt.Fprintf(a.stderr, "starter: unknown command %q\n\n", name)
-	a.usage(a.stderr)
-	return exitUsage
+	root := a.rootCommand()
+	root.SetArgs(longFlags(root, args))
+	c, err := root.ExecuteC()
+	return a.exitCode(c, err)
 }
 
-func (a *app) usage(w io.Writer) {
-	fmt.Fprintf(w, "starter: syncflow's operator CLI\n\nUsage:\n  starter <command> [flags]\n\nCommands:\n")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-7s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, `
-Run 'starter <command> --help' for a command's flags and an example.
-
-Temporal is reached like with every Temporal tool: TEMPORAL_ADDRESS
-(default localhost:7233), TEMPORAL_NAMESPACE (default "default"),
-TEMPORAL_API_KEY, TEMPORAL_TLS_*, TEMPORAL_PROFILE. Start a local server
-and worker with 'go run ./worker --dev', or try everything at once with
-'go run ./starter demo'.
-`)
-}
-
-// cmdSpec is how a command presents itself in --help.
-type cmdSpec struct {
-	name     string
-	synopsis string // after "starter NAME"
-	about    string
-	examples []string
-}
-
-// parse parses a command's flags, allowing positional arguments between
-// them ("cancel ID --task T"). On --help it prints the help to stdout and
-// returns done with exitOK; on a bad flag it prints the problem and a hint
-// to stderr and returns done with exitUsage.
-func (a *app) parse(fs *flag.FlagSet, spec cmdSpec, args []string) (positional []string, code int, done bool) {
-	fs.SetOutput(io.Discard)
-	fs.Usage = func() {}
-	for {
-		err := fs.Parse(args)
-		if errors.Is(err, flag.ErrHelp) {
-			a.help(fs, spec)
-			return nil, exitOK, true
-		}
-		if err != nil {
-			return nil, a.usageError(spec.name, err.Error()), true
-		}
-		rest := fs.Args()
-		if len(rest) == 0 {
-			return positional, exitOK, false
-		}
-		if rest[0] == "--" {
-			return append(positional, rest[1:]...), exitOK, false
-		}
-		positional = append(positional, rest[0])
-		args = rest[1:]
-	}
-}
-
-// help prints a command's help: synopsis, description, flags, examples.
-func (a *app) help(fs *flag.FlagSet, spec cmdSpec) {
-	w := a.stdout
-	fmt.Fprintf(w, "Usage: starter %s %s\n\n%s\n", spec.name, spec.synopsis, strings.TrimSpace(spec.about))
-	n := 0
-	fs.VisitAll(func(*flag.Flag) { n++ })
-	if n > 0 {
-		fmt.Fprintf(w, "\nFlags:\n")
-		fs.SetOutput(w)
-		fs.PrintDefaults()
-		fs.SetOutput(io.Discard)
-	}
-	fmt.Fprintf(w, "\nExample:\n")
-	for _, e := range spec.examples {
-		fmt.Fprintf(w, "  %s\n", e)
-	}
-}
-
-// usageError reports a bad command line and returns exitUsage.
+// usageError reports a bad command line of cmd ("" for starter itself)
+// and returns exitUsage.
 func (a *app) usageError(cmd, msg string) int {
-	fmt.Fprintf(a.stderr, "starter %s: %s\nRun 'starter %s --help' for usage.\n", cmd, msg, cmd)
+	path := strings.TrimSpace("starter " + cmd)
+	fmt.Fprintf(a.stderr, "%s: %s\nRun '%s --help' for usage.\n", path, msg, path)
 	return exitUsage
 }
 
@@ -260,4 +156,19 @@ func (a *app) untilInterrupt(ctx context.Context) (context.Context, context.Canc
 		}
 	}()
 	return ctx, cancel
+}
+
+// session runs one short command (status, list, cancel) against Temporal:
+// it dials, then runs fn bounded by requestTimeout and the first interrupt.
+func (a *app) session(ctx context.Context, cmd string, fn func(context.Context, *syncclient.Client) int) int {
+	sc, closeClient, code, ok := a.dial(ctx, cmd)
+	if !ok {
+		return code
+	}
+	defer closeClient()
+	ctx, cancel := a.untilInterrupt(ctx)
+	defer cancel()
+	ctx, cancelT := context.WithTimeout(ctx, requestTimeout)
+	defer cancelT()
+	return fn(ctx, sc)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -193,10 +192,11 @@ func writeConfig(t *testing.T, dir, baseURL, sinkDSN string, datasets ...string)
 
 func TestParseAllowsFlagsAfterPositionals(t *testing.T) {
 	a := &app{stdout: &syncBuffer{}, stderr: &syncBuffer{}}
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
-	task := fs.String("task", "", "")
-	pos, _, done := a.parse(fs, cancelSpec, []string{"b1", "--task", "t1"})
-	require.False(t, done)
+	cmd := a.cancelCommand()
+	require.NoError(t, cmd.ParseFlags([]string{"b1", "--task", "t1"}))
+	pos := cmd.Flags().Args()
+	task, err := cmd.Flags().GetString("task")
+	require.NoError(t, err)
 	require.Equal(t, []string{"b1"}, pos)
-	require.Equal(t, "t1", *task)
+	require.Equal(t, "t1", task)
 }

@@ -2,12 +2,12 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -17,10 +17,19 @@ import (
 	"github.com/syncflow/syncflow/workflows"
 )
 
-var batchSpec = cmdSpec{
-	name:     "batch",
-	synopsis: "--config FILE [--tasks FILE] [--concurrency N] [--id BATCH_ID] [--detach]",
-	about: `
+// batchFlags are the flags of `starter batch`.
+type batchFlags struct {
+	config, tasks, id string
+	concurrency       int
+	detach            bool
+}
+
+func (a *app) batchCommand() *cobra.Command {
+	var o batchFlags
+	c := &cobra.Command{
+		Use:   "batch --config FILE [--tasks FILE] [--concurrency N] [--id BATCH_ID] [--detach]",
+		Short: "start a batch of syncs from a config file and follow it",
+		Long: `
 Starts a batch: one sync per dataset of the configuration file (task ID =
 dataset ID), or one per entry of a tasks file (a YAML or JSON list of
 {id, dataset}), at most --concurrency at a time, and follows it: a totals
@@ -33,72 +42,40 @@ Ctrl-C detaches. A worker must be running (go run ./worker).
 
 Exit status: 0 every task completed, 1 otherwise, 2 bad arguments or
 configuration, 130 interrupted.`,
-	examples: []string{
-		"starter batch --config syncflow.yaml",
-		"starter batch --config syncflow.yaml --tasks tasks.yaml --concurrency 2 --id nightly",
-	},
+		Example: `starter batch --config syncflow.yaml
+starter batch --config syncflow.yaml --tasks tasks.yaml --concurrency 2 --id nightly`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return exit(a.batch(c.Context(), o)) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.config, "config", "", "configuration `FILE` (YAML): sink and datasets (required)")
+	f.StringVar(&o.tasks, "tasks", "", "tasks `FILE` (YAML or JSON list of {id, dataset}); default one task per dataset")
+	f.IntVar(&o.concurrency, "concurrency", 0, fmt.Sprintf("at most `N` tasks at once (default %d)", workflows.DefaultBatchConcurrency))
+	f.StringVar(&o.id, "id", "", "batch (workflow) `ID` (default batch-<config file name>)")
+	f.BoolVar(&o.detach, "detach", false, "start the batch, print its ID and how to follow it, and exit")
+	return c
 }
 
-func (a *app) batch(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("batch", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration `FILE` (YAML): sink and datasets (required)")
-	tasksPath := fs.String("tasks", "", "tasks `FILE` (YAML or JSON list of {id, dataset}); default one task per dataset")
-	concurrency := fs.Int("concurrency", 0, fmt.Sprintf("at most `N` tasks at once (default %d)", workflows.DefaultBatchConcurrency))
-	batchID := fs.String("id", "", "batch (workflow) `ID` (default batch-<config file name>)")
-	detach := fs.Bool("detach", false, "start the batch, print its ID and how to follow it, and exit")
-	pos, code, done := a.parse(fs, batchSpec, args)
+func (a *app) batch(ctx context.Context, o batchFlags) int {
 	switch {
-	case done:
-		return code
-	case len(pos) > 0:
-		return a.usageError("batch", fmt.Sprintf("unexpected argument %q", pos[0]))
-	case *cfgPath == "":
+	case o.config == "":
 		return a.usageError("batch", "--config is required")
-	case *concurrency < 0:
+	case o.concurrency < 0:
 		return a.usageError("batch", "--concurrency must not be negative")
 	}
-	f, code, ok := a.loadConfig("batch", *cfgPath)
+	f, code, ok := a.loadConfig("batch", o.config)
 	if !ok {
 		return code
 	}
-	var tasks []config.Task
-	if *tasksPath != "" {
-		var err error
-		if tasks, err = config.LoadTasks(*tasksPath); err == nil {
-			err = f.CheckTasks(tasks, *tasksPath)
-		}
-		if err != nil {
-			return a.usageError("batch", "invalid tasks file:\n"+err.Error())
-		}
-	} else {
-		for _, id := range f.DatasetIDs() {
-			tasks = append(tasks, config.Task{ID: id, Dataset: id})
-		}
+	in, code, ok := a.batchInput(f, o)
+	if !ok {
+		return code
 	}
-	if len(tasks) == 0 {
-		return a.usageError("batch", "no tasks to run")
-	}
-	id := *batchID
+	id := o.id
 	if id == "" {
-		base := filepath.Base(*cfgPath)
+		base := filepath.Base(o.config)
 		id = "batch-" + strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	in := workflows.BatchInput{Datasets: map[string]config.Dataset{}, Concurrency: *concurrency}
-	for _, t := range tasks {
-		ds, err := f.Dataset(t.Dataset)
-		if err != nil {
-			return a.usageError("batch", err.Error())
-		}
-		in.Datasets[ds.ID] = ds
-		in.Tasks = append(in.Tasks, workflows.BatchTask{ID: t.ID, Dataset: t.Dataset})
-		if ds.RateLimit.GlobalRPS > 0 {
-			// The global limit bounds activity dispatch: one page per
-			// activity makes it bound requests. Options are the batch's,
-			// so every task of the batch runs one page per activity.
-			in.Options.PagesPerActivity = 1
-		}
-	}
-
 	sc, closeClient, code, ok := a.dial(ctx, "batch")
 	if !ok {
 		return code
@@ -113,12 +90,59 @@ func (a *app) batch(ctx context.Context, args []string) int {
 		return a.failf("batch", "%v", err)
 	}
 	fmt.Fprintf(a.stdout, "batch %s: %d tasks → %s, run %s\n", id, len(in.Tasks), syncclient.SinkKind(f.Sink), run.GetRunID())
-	if *detach {
+	if o.detach {
 		a.followHint(id)
 		return exitOK
 	}
 	fmt.Fprintln(a.stdout, "Ctrl-C cancels the batch")
 	return a.followBatch(ctx, sc, run)
+}
+
+// batchTasks are the tasks of a batch: the tasks file's, or one per
+// dataset of f.
+func (a *app) batchTasks(f *config.File, o batchFlags) ([]config.Task, int, bool) {
+	var tasks []config.Task
+	if o.tasks != "" {
+		var err error
+		if tasks, err = config.LoadTasks(o.tasks); err == nil {
+			err = f.CheckTasks(tasks, o.tasks)
+		}
+		if err != nil {
+			return nil, a.usageError("batch", "invalid tasks file:\n"+err.Error()), false
+		}
+	} else {
+		for _, id := range f.DatasetIDs() {
+			tasks = append(tasks, config.Task{ID: id, Dataset: id})
+		}
+	}
+	if len(tasks) == 0 {
+		return nil, a.usageError("batch", "no tasks to run"), false
+	}
+	return tasks, exitOK, true
+}
+
+// batchInput is the input of the batch that o asks for.
+func (a *app) batchInput(f *config.File, o batchFlags) (workflows.BatchInput, int, bool) {
+	in := workflows.BatchInput{Datasets: map[string]config.Dataset{}, Concurrency: o.concurrency}
+	tasks, code, ok := a.batchTasks(f, o)
+	if !ok {
+		return in, code, false
+	}
+	for _, t := range tasks {
+		ds, err := f.Dataset(t.Dataset)
+		if err != nil {
+			return in, a.usageError("batch", err.Error()), false
+		}
+		in.Datasets[ds.ID] = ds
+		in.Tasks = append(in.Tasks, workflows.BatchTask{ID: t.ID, Dataset: t.Dataset})
+		if ds.RateLimit.GlobalRPS > 0 {
+			// The global limit bounds activity dispatch: one page per
+			// activity makes it bound requests. Options are the batch's,
+			// so every task of the batch runs one page per activity.
+			in.Options.PagesPerActivity = 1
+		}
+	}
+	return in, exitOK, true
 }
 
 // followBatch shows a batch's progress until it ends. The first interrupt
@@ -129,51 +153,41 @@ func (a *app) followBatch(ctx context.Context, sc *syncclient.Client, run client
 		res workflows.BatchResult
 		err error
 	}
-	wctx, stopWait := context.WithCancel(ctx)
-	defer stopWait()
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := sc.WaitBatch(wctx, run)
-		done <- outcome{res, err}
-	}()
-	lv := newLive(a.stdout)
-	tick := time.NewTicker(lv.interval())
-	defer tick.Stop()
 	var last *workflows.BatchStatus
-	cancelled := false
-	for {
-		select {
-		case o := <-done:
-			return a.batchOutcome(ctx, sc, id, last, o.res, o.err, cancelled)
-		case <-a.interrupts:
-			if a.onInterrupt(ctx, sc, lv, a.stdout, "batch", id, "its tasks", &cancelled) {
-				return exitInterrupted
+	o, cancelled, detached := follow(a, ctx, sc, followed{kind: "batch", id: id, waitsFor: "its tasks", out: a.stdout},
+		func(ctx context.Context) outcome {
+			res, err := sc.WaitBatch(ctx, run)
+			return outcome{res, err}
+		},
+		func(ctx context.Context) []progressLine {
+			bs, err := sc.BatchStatus(ctx, id)
+			if err != nil {
+				return nil
 			}
-		case <-tick.C:
-			qctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			bs, err := sc.BatchStatus(qctx, id)
-			if err == nil {
-				last = &bs
-				lv.show(batchLines(qctx, sc, bs), false)
-			}
-			cancel()
-		}
+			last = &bs
+			return batchLines(ctx, sc, bs)
+		})
+	if detached {
+		return exitInterrupted
 	}
+	return a.batchOutcome(ctx, sc, id, last, o.res, o.err, cancelled)
 }
 
 // batchLines are the live lines of a batch: totals, then each running task.
-func batchLines(ctx context.Context, sc *syncclient.Client, bs workflows.BatchStatus) []string {
-	lines := []string{fmt.Sprintf("batch %s %s: %s", bs.BatchID, bs.State, countsText(bs.Counts))}
+func batchLines(ctx context.Context, sc *syncclient.Client, bs workflows.BatchStatus) []progressLine {
+	lines := []progressLine{{before: fmt.Sprintf("batch %s %s: %s", bs.BatchID, bs.State, countsText(bs.Counts))}}
 	for _, t := range bs.Tasks {
 		if t.State != task.Running {
 			continue
 		}
 		st, err := sc.Describe(ctx, t.WorkflowID)
 		if err != nil {
-			lines = append(lines, fmt.Sprintf("  %-18s running", t.ID))
+			lines = append(lines, progressLine{before: fmt.Sprintf("  %-18s running", t.ID)})
 			continue
 		}
-		lines = append(lines, "  "+syncLine(t.ID, st, 0))
+		l := syncLine(t.ID, st, 0)
+		l.before = "  " + l.before
+		lines = append(lines, l)
 	}
 	return lines
 }
@@ -240,7 +254,7 @@ func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string
 	case temporal.IsCanceledError(err):
 		fmt.Fprintf(a.stderr, "batch %s was cancelled (%s)\n", id, countsText(counts))
 	default:
-		fmt.Fprintf(a.stderr, "batch %s failed: %s\n", id, failureMessage(err))
+		fmt.Fprintf(a.stderr, "batch %s failed: %s\n", id, syncclient.FailureText(err))
 	}
 	return exitFailed
 }

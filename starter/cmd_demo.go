@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
 	"github.com/syncflow/syncflow/activities"
@@ -49,10 +49,19 @@ const (
 // request has a 14% chance to fail, a page at most 3 times in a row.
 var demoFaults = demoapi.Faults{P500: 0.05, P503: 0.05, PReset: 0.02, PTruncate: 0.02}
 
-var demoSpec = cmdSpec{
-	name:     "demo",
-	synopsis: "[--db-dir DIR] [--port N] [--ui-port N] [--faults=true|false] [--keep-running]",
-	about: `
+// demoFlags are the flags of `starter demo`.
+type demoFlags struct {
+	dbDir        string
+	port, uiPort int
+	faults, keep bool
+}
+
+func (a *app) demoCommand() *cobra.Command {
+	var o demoFlags
+	c := &cobra.Command{
+		Use:   "demo [--db-dir DIR] [--port N] [--ui-port N] [--faults=true|false] [--keep-running]",
+		Short: "run everything in one process: Temporal, Web UI, demo API, worker, syncs",
+		Long: `
 Runs all of syncflow in this process: an embedded Temporal server with its
 Web UI (state in DIR/temporal.db), the demo source API on a free local port
 (flaky on purpose, one dataset rate-limited), a worker, and one sync per demo
@@ -65,37 +74,34 @@ for their cleanup and exits with status 130.
 
 Exit status: 0 every sync completed with exact counts, 1 otherwise, 2 bad
 arguments, 130 interrupted.`,
-	examples: []string{
-		"go run ./starter demo",
-		"go run ./starter demo --db-dir /tmp/syncflow --port 7300 --ui-port 8300 --faults=false",
-	},
+		Example: `go run ./starter demo
+go run ./starter demo --db-dir /tmp/syncflow --port 7300 --ui-port 8300 --faults=false`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return exit(a.demo(c.Context(), o)) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.dbDir, "db-dir", ".syncflow", "`DIR` for the Temporal state (temporal.db), the synced records (data.db) and the log (demo.log)")
+	f.IntVar(&o.port, "port", devserver.DefaultGRPCPort, "Temporal frontend `PORT` (0 = any free port)")
+	f.IntVar(&o.uiPort, "ui-port", devserver.DefaultUIPort, "Web UI `PORT` (0 = any free port, -1 = no Web UI)")
+	f.BoolVar(&o.faults, "faults", true, "make the demo API fail now and then: 500, 503, connection resets, truncated bodies")
+	f.BoolVar(&o.keep, "keep-running", false, "after the syncs, keep Temporal, the Web UI and the worker running until Ctrl-C")
+	return c
 }
 
-func (a *app) demo(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("demo", flag.ContinueOnError)
-	dbDir := fs.String("db-dir", ".syncflow", "`DIR` for the Temporal state (temporal.db), the synced records (data.db) and the log (demo.log)")
-	port := fs.Int("port", devserver.DefaultGRPCPort, "Temporal frontend `PORT` (0 = any free port)")
-	uiPort := fs.Int("ui-port", devserver.DefaultUIPort, "Web UI `PORT` (0 = any free port, -1 = no Web UI)")
-	faults := fs.Bool("faults", true, "make the demo API fail now and then: 500, 503, connection resets, truncated bodies")
-	keep := fs.Bool("keep-running", false, "after the syncs, keep Temporal, the Web UI and the worker running until Ctrl-C")
-	pos, code, done := a.parse(fs, demoSpec, args)
+func (a *app) demo(ctx context.Context, o demoFlags) int {
 	switch {
-	case done:
-		return code
-	case len(pos) > 0:
-		return a.usageError("demo", fmt.Sprintf("unexpected argument %q", pos[0]))
-	case *port < 0 || *port > 65535:
-		return a.usageError("demo", fmt.Sprintf("--port %d is not a port (0-65535)", *port))
-	case *uiPort < -1 || *uiPort > 65535:
-		return a.usageError("demo", fmt.Sprintf("--ui-port %d is not a port (0-65535, or -1 for no UI)", *uiPort))
-	case *dbDir == "":
+	case o.port < 0 || o.port > 65535:
+		return a.usageError("demo", fmt.Sprintf("--port %d is not a port (0-65535)", o.port))
+	case o.uiPort < -1 || o.uiPort > 65535:
+		return a.usageError("demo", fmt.Sprintf("--ui-port %d is not a port (0-65535, or -1 for no UI)", o.uiPort))
+	case o.dbDir == "":
 		return a.usageError("demo", "--db-dir must not be empty")
 	}
-	d := &demo{app: a, dbDir: *dbDir, port: *port, uiPort: *uiPort, keep: *keep, specs: a.demoSpecs}
+	d := &demo{app: a, dbDir: o.dbDir, port: o.port, uiPort: o.uiPort, keep: o.keep, specs: a.demoSpecs}
 	if d.specs == nil {
 		d.specs = demoapi.DefaultDatasets()
 	}
-	if *faults {
+	if o.faults {
 		d.faults, d.faultsOn = demoFaults, true
 	}
 	defer d.cleanup(time.Now().Add(30 * time.Second))
@@ -158,54 +164,20 @@ func (d *demo) run(ctx context.Context) int {
 	return d.follow(ctx)
 }
 
-// start brings up the server, the API and the worker.
+// start brings up the server, the API and the worker, in that order.
 func (d *demo) start(ctx context.Context) (int, bool) {
-	out := d.stdout
-	if err := os.MkdirAll(d.dbDir, 0o755); err != nil {
-		return d.failf("demo", "create %s: %v", d.dbDir, err), false
+	logger, code, ok := d.openLog()
+	if !ok {
+		return code, false
 	}
-	d.logPath = filepath.Join(d.dbDir, "demo.log")
-	logFile, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
-	if err != nil {
-		return d.failf("demo", "open log: %v", err), false
+	fmt.Fprintf(d.stdout, "syncflow demo: embedded Temporal, demo API, worker and %d syncs in this process\n", len(d.specs))
+	fmt.Fprintf(d.stdout, "state in %s/ (temporal.db, data.db), logs in %s\n", d.dbDir, d.logPath)
+	if code, ok := d.startServer(ctx, logger); !ok {
+		return code, false
 	}
-	d.cleanups = append(d.cleanups, func() { _ = logFile.Close() })
-	logger := slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	fmt.Fprintf(out, "syncflow demo: embedded Temporal, demo API, worker and %d syncs in this process\n", len(d.specs))
-	fmt.Fprintf(out, "state in %s/ (temporal.db, data.db), logs in %s\n", d.dbDir, d.logPath)
-
-	d.srv, err = devserver.Start(ctx, devserver.Options{
-		DBPath:           filepath.Join(d.dbDir, "temporal.db"),
-		GRPCPort:         d.port,
-		UIPort:           d.uiPort,
-		FreePorts:        d.port == 0 || d.uiPort == 0,
-		SearchAttributes: workflows.SearchAttributes(),
-		Logger:           logger,
-	})
-	if errors.Is(err, devserver.ErrPortInUse) {
-		return d.failf("demo", "%v\nIs another demo, `go run ./worker --dev` or `temporal server start-dev` running? "+
-			"Stop it, or pick other ports with --port and --ui-port.", err), false
+	if code, ok := d.startAPI(logger); !ok {
+		return code, false
 	}
-	if err != nil {
-		return d.failf("demo", "start the embedded Temporal server: %v", err), false
-	}
-	d.cleanups = append(d.cleanups, func() { _ = d.srv.Stop() })
-	if ui := d.srv.UIAddress(); ui != "" {
-		fmt.Fprintf(out, "Temporal Web UI: %s/namespaces/%s/workflows\n", ui, d.srv.Namespace())
-	}
-	fmt.Fprintf(out, "Temporal frontend: %s (e.g. TEMPORAL_ADDRESS=%s go run ./starter list)\n", d.srv.FrontendAddress(), d.srv.FrontendAddress())
-
-	d.api = demoapi.New(demoapi.Options{Seed: demoSeed, Datasets: d.specs, Faults: d.faults})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return d.failf("demo", "listen for the demo API: %v", err), false
-	}
-	hs := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
-	go func() { _ = hs.Serve(ln) }()
-	d.cleanups = append(d.cleanups, func() { _ = hs.Close() })
-	baseURL := "http://" + ln.Addr().String()
-	fmt.Fprintf(out, "demo API: %s/datasets (faults %s)\n", baseURL, onOff(d.faultsOn))
-
 	// The embedded server is ours: ignore TEMPORAL_* settings and profiles
 	// meant for another server.
 	c, err := connect.Dial(ctx, connect.Options{
@@ -224,7 +196,66 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 		return d.failf("demo", "open the sink: %v", err), false
 	}
 	d.cleanups = append(d.cleanups, func() { _ = d.sink.Close() })
+	return d.startWorker(c)
+}
 
+// openLog opens DIR/demo.log, where everything but the progress goes.
+func (d *demo) openLog() (*slog.Logger, int, bool) {
+	if err := os.MkdirAll(d.dbDir, 0o755); err != nil {
+		return nil, d.failf("demo", "create %s: %v", d.dbDir, err), false
+	}
+	d.logPath = filepath.Join(d.dbDir, "demo.log")
+	logFile, err := os.OpenFile(d.logPath, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+	if err != nil {
+		return nil, d.failf("demo", "open log: %v", err), false
+	}
+	d.cleanups = append(d.cleanups, func() { _ = logFile.Close() })
+	return slog.New(slog.NewTextHandler(logFile, &slog.HandlerOptions{Level: slog.LevelInfo})), exitOK, true
+}
+
+// startServer starts the embedded Temporal server and its Web UI.
+func (d *demo) startServer(ctx context.Context, logger *slog.Logger) (int, bool) {
+	var err error
+	d.srv, err = devserver.Start(ctx, devserver.Options{
+		DBPath:           filepath.Join(d.dbDir, "temporal.db"),
+		GRPCPort:         d.port,
+		UIPort:           d.uiPort,
+		FreePorts:        d.port == 0 || d.uiPort == 0,
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           logger,
+	})
+	if errors.Is(err, devserver.ErrPortInUse) {
+		return d.failf("demo", "%v\nIs another demo, `go run ./worker --dev` or `temporal server start-dev` running? "+
+			"Stop it, or pick other ports with --port and --ui-port.", err), false
+	}
+	if err != nil {
+		return d.failf("demo", "start the embedded Temporal server: %v", err), false
+	}
+	d.cleanups = append(d.cleanups, func() { _ = d.srv.Stop() })
+	if ui := d.srv.UIAddress(); ui != "" {
+		fmt.Fprintf(d.stdout, "Temporal Web UI: %s/namespaces/%s/workflows\n", ui, d.srv.Namespace())
+	}
+	fmt.Fprintf(d.stdout, "Temporal frontend: %s (e.g. TEMPORAL_ADDRESS=%s go run ./starter list)\n", d.srv.FrontendAddress(), d.srv.FrontendAddress())
+	return exitOK, true
+}
+
+// startAPI serves the demo source API on a free local port.
+func (d *demo) startAPI(logger *slog.Logger) (int, bool) {
+	d.api = demoapi.New(demoapi.Options{Seed: demoSeed, Datasets: d.specs, Faults: d.faults})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return d.failf("demo", "listen for the demo API: %v", err), false
+	}
+	hs := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+	go func() { _ = hs.Serve(ln) }()
+	d.cleanups = append(d.cleanups, func() { _ = hs.Close() })
+	d.baseURL = "http://" + ln.Addr().String()
+	fmt.Fprintf(d.stdout, "demo API: %s/datasets (faults %s)\n", d.baseURL, onOff(d.faultsOn))
+	return exitOK, true
+}
+
+// startWorker runs a worker for the demo's syncs in this process.
+func (d *demo) startWorker(c client.Client) (int, bool) {
 	w := engine.NewWorker(c, engine.Options{
 		Activities: &activities.Activities{
 			Source: source.NewClient(),
@@ -239,7 +270,6 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 		return d.failf("demo", "start the worker: %v", err), false
 	}
 	d.cleanups = append(d.cleanups, w.Stop)
-	d.baseURL = baseURL
 	return exitOK, true
 }
 
@@ -307,6 +337,7 @@ func (d *demo) follow(ctx context.Context) int {
 		}()
 	}
 	lv := newLive(d.stdout)
+	defer lv.close()
 	tick := time.NewTicker(lv.interval())
 	defer tick.Stop()
 	for open := len(d.tasks); open > 0; {
@@ -349,8 +380,9 @@ func (d *demo) refresh(ctx context.Context, timeout time.Duration, final bool) {
 	}
 }
 
-func (d *demo) lines() []string {
-	lines := make([]string, 0, len(d.tasks))
+// lines are the live lines of the demo: one per sync.
+func (d *demo) lines() []progressLine {
+	lines := make([]progressLine, 0, len(d.tasks))
 	for _, t := range d.tasks {
 		lines = append(lines, syncLine(t.dataset, t.st, t.total))
 	}
@@ -385,7 +417,7 @@ func (d *demo) report(ctx context.Context) int {
 		}
 		if t.err != nil {
 			ok = false
-			fmt.Fprintf(out, "  %s: %s\n", t.id, failureMessage(t.err))
+			fmt.Fprintf(out, "  %s: %s\n", t.id, syncclient.FailureText(t.err))
 		}
 	}
 	fmt.Fprintln(out, d.apiStats())
@@ -449,6 +481,7 @@ func (d *demo) interrupted(ctx context.Context, lv *live, ended <-chan taskDone)
 			d.tasks[e.i].closed, d.tasks[e.i].err = true, e.err
 			left--
 		case <-d.interrupts:
+			lv.close()
 			fmt.Fprintf(d.stderr, "second interrupt: exiting without waiting; run `go run ./starter demo` again to re-sync\n")
 			return exitInterrupted
 		case <-cctx.Done():

@@ -3,10 +3,11 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"time"
+
+	"github.com/spf13/cobra"
 
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
@@ -14,49 +15,6 @@ import (
 
 // requestTimeout bounds the Temporal calls of the short commands.
 const requestTimeout = 20 * time.Second
-
-var statusSpec = cmdSpec{
-	name:     "status",
-	synopsis: "ID [--json]",
-	about: `
-Shows a sync's or a batch's status. For a sync: Temporal's view (status,
-times, the activity in flight with its attempt, last failure and next retry)
-and the sync's own progress while it runs, its result or failure once it has
-ended. For a batch: its state and every task's.`,
-	examples: []string{
-		"starter status sync-orders",
-		"starter status nightly --json",
-	},
-}
-
-var listSpec = cmdSpec{
-	name:     "list",
-	synopsis: "[--query Q] [--limit N] [--json]",
-	about: `
-Lists recent syncs and batches, most recently started first, with their
-state. --query narrows the list with a Temporal visibility query over
-WorkflowId, ExecutionStatus, StartTime and syncflow's search attributes
-SyncDataset, SyncState and SyncBatch.`,
-	examples: []string{
-		"starter list",
-		`starter list --query 'SyncDataset = "orders"' --limit 5`,
-		`starter list --query 'SyncState = "failed"' --json`,
-	},
-}
-
-var cancelSpec = cmdSpec{
-	name:     "cancel",
-	synopsis: "ID [--task TASK_ID]",
-	about: `
-Cancels a sync or a batch: the workflow records the cancellation in the
-sink's checkpoint and ends as cancelled (a batch cancels its running tasks).
-With --task, cancels only that task of the batch ID (a pending task never
-starts) and the batch goes on with the others.`,
-	examples: []string{
-		"starter cancel sync-orders",
-		"starter cancel nightly --task orders",
-	},
-}
 
 // statusJSON is status --json: the workflow's status and, for a batch, the
 // batch's own.
@@ -66,38 +24,30 @@ type statusJSON struct {
 	BatchError  string                 `json:"batch_error,omitempty"`
 }
 
-// oneID checks that a command got exactly one workflow ID.
-func (a *app) oneID(cmd string, pos []string) (id string, code int, ok bool) {
-	switch {
-	case len(pos) == 0:
-		return "", a.usageError(cmd, "the workflow ID of a sync or a batch is required"), false
-	case len(pos) > 1:
-		return "", a.usageError(cmd, fmt.Sprintf("unexpected argument %q", pos[1])), false
+func (a *app) statusCommand() *cobra.Command {
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "status ID [--json]",
+		Short: "show a sync's or a batch's status",
+		Long: `
+Shows a sync's or a batch's status. For a sync: Temporal's view (status,
+times, the activity in flight with its attempt, last failure and next retry)
+and the sync's own progress while it runs, its result or failure once it has
+ended. For a batch: its state and every task's.`,
+		Example: `starter status sync-orders
+starter status nightly --json`,
+		Args: oneID,
+		RunE: func(c *cobra.Command, args []string) error {
+			return exit(a.session(c.Context(), "status", func(ctx context.Context, sc *syncclient.Client) int {
+				return a.status(ctx, sc, args[0], asJSON)
+			}))
+		},
 	}
-	return pos[0], 0, true
+	c.Flags().BoolVar(&asJSON, "json", false, "print the status as JSON")
+	return c
 }
 
-func (a *app) status(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print the status as JSON")
-	pos, code, done := a.parse(fs, statusSpec, args)
-	if done {
-		return code
-	}
-	id, code, ok := a.oneID("status", pos)
-	if !ok {
-		return code
-	}
-	sc, closeClient, code, ok := a.dial(ctx, "status")
-	if !ok {
-		return code
-	}
-	defer closeClient()
-	ctx, cancel := a.untilInterrupt(ctx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, requestTimeout)
-	defer cancelT()
-
+func (a *app) status(ctx context.Context, sc *syncclient.Client, id string, asJSON bool) int {
 	st, err := sc.Describe(ctx, id)
 	if errors.Is(err, syncclient.ErrNotFound) {
 		return a.failf("status", "no sync or batch with ID %q", id)
@@ -116,7 +66,7 @@ func (a *app) status(ctx context.Context, args []string) int {
 			out.BatchStatus = &bs
 		}
 	}
-	if *asJSON {
+	if asJSON {
 		if err := writeJSON(a.stdout, out); err != nil {
 			return a.failf("status", "write: %v", err)
 		}
@@ -130,6 +80,20 @@ func (a *app) status(ctx context.Context, args []string) int {
 func printStatus(w io.Writer, s statusJSON) {
 	st := s.Status
 	fmt.Fprintf(w, "%s  (%s, run %s)\n", st.WorkflowID, st.Type, st.RunID)
+	table(w, statusRows(s))
+	if bs := s.BatchStatus; bs != nil {
+		fmt.Fprintf(w, "\nbatch %s: %s, concurrency %d, %s\n", bs.BatchID, bs.State, bs.Concurrency, countsText(bs.Counts))
+		if bs.StoppedBy != "" {
+			fmt.Fprintf(w, "stopped by task %s\n", bs.StoppedBy)
+		}
+		fmt.Fprintln(w)
+		table(w, batchRows(bs.Tasks))
+	}
+}
+
+// statusRows are the "key: value" rows of a status, empty values left out.
+func statusRows(s statusJSON) [][]string {
+	st := s.Status
 	rows := [][]string{}
 	add := func(k, v string) {
 		if v != "" {
@@ -158,17 +122,7 @@ func printStatus(w io.Writer, s statusJSON) {
 	}
 	add("progress error", st.ProgressError)
 	for _, act := range st.Activities {
-		v := fmt.Sprintf("%s %s, attempt %d", act.Type, act.State, act.Attempt)
-		if act.MaximumAttempts > 0 {
-			v += fmt.Sprintf(" of %d", act.MaximumAttempts)
-		}
-		if !act.NextAttempt.IsZero() {
-			v += ", next attempt " + fmtTime(act.NextAttempt)
-		}
-		if act.LastFailure != "" {
-			v += ", last failure: " + oneLine(act.LastFailure, 200)
-		}
-		add("activity", v)
+		add("activity", activityText(act))
 	}
 	if r := st.Result; r != nil {
 		add("result", fmt.Sprintf("%s: %d records, %d pages, %d retries, %d rate-limit waits, %s, %d runs",
@@ -176,45 +130,63 @@ func printStatus(w io.Writer, s statusJSON) {
 	}
 	add("failure", st.Failure)
 	add("batch status", s.BatchError)
-	table(w, rows)
-	if bs := s.BatchStatus; bs != nil {
-		fmt.Fprintf(w, "\nbatch %s: %s, concurrency %d, %s\n", bs.BatchID, bs.State, bs.Concurrency, countsText(bs.Counts))
-		if bs.StoppedBy != "" {
-			fmt.Fprintf(w, "stopped by task %s\n", bs.StoppedBy)
-		}
-		fmt.Fprintln(w)
-		table(w, batchRows(bs.Tasks))
-	}
+	return rows
 }
 
-func (a *app) list(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	query := fs.String("query", "", "Temporal visibility `QUERY` narrowing the list")
-	limit := fs.Int("limit", syncclient.DefaultListLimit, "at most `N` workflows")
-	asJSON := fs.Bool("json", false, "print the list as JSON")
-	pos, code, done := a.parse(fs, listSpec, args)
-	switch {
-	case done:
-		return code
-	case len(pos) > 0:
-		return a.usageError("list", fmt.Sprintf("unexpected argument %q", pos[0]))
-	case *limit <= 0:
-		return a.usageError("list", "--limit must be positive")
+// activityText describes an activity in flight: its attempt, next attempt
+// and last failure.
+func activityText(act syncclient.PendingActivity) string {
+	v := fmt.Sprintf("%s %s, attempt %d", act.Type, act.State, act.Attempt)
+	if act.MaximumAttempts > 0 {
+		v += fmt.Sprintf(" of %d", act.MaximumAttempts)
 	}
-	sc, closeClient, code, ok := a.dial(ctx, "list")
-	if !ok {
-		return code
+	if !act.NextAttempt.IsZero() {
+		v += ", next attempt " + fmtTime(act.NextAttempt)
 	}
-	defer closeClient()
-	ctx, cancel := a.untilInterrupt(ctx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, requestTimeout)
-	defer cancelT()
-	list, err := sc.List(ctx, *query, *limit)
+	if act.LastFailure != "" {
+		v += ", last failure: " + oneLine(act.LastFailure, 200)
+	}
+	return v
+}
+
+func (a *app) listCommand() *cobra.Command {
+	var query string
+	var limit int
+	var asJSON bool
+	c := &cobra.Command{
+		Use:   "list [--query Q] [--limit N] [--json]",
+		Short: "list recent syncs and batches",
+		Long: `
+Lists recent syncs and batches, most recently started first, with their
+state. --query narrows the list with a Temporal visibility query over
+WorkflowId, ExecutionStatus, StartTime and syncflow's search attributes
+SyncDataset, SyncState and SyncBatch.`,
+		Example: `starter list
+starter list --query 'SyncDataset = "orders"' --limit 5
+starter list --query 'SyncState = "failed"' --json`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error {
+			if limit <= 0 {
+				return exit(a.usageError("list", "--limit must be positive"))
+			}
+			return exit(a.session(c.Context(), "list", func(ctx context.Context, sc *syncclient.Client) int {
+				return a.list(ctx, sc, query, limit, asJSON)
+			}))
+		},
+	}
+	f := c.Flags()
+	f.StringVar(&query, "query", "", "Temporal visibility `QUERY` narrowing the list")
+	f.IntVar(&limit, "limit", syncclient.DefaultListLimit, "at most `N` workflows")
+	f.BoolVar(&asJSON, "json", false, "print the list as JSON")
+	return c
+}
+
+func (a *app) list(ctx context.Context, sc *syncclient.Client, query string, limit int, asJSON bool) int {
+	list, err := sc.List(ctx, query, limit)
 	if err != nil {
 		return a.failf("list", "%v", err)
 	}
-	if *asJSON {
+	if asJSON {
 		if list == nil {
 			list = []syncclient.Summary{}
 		}
@@ -240,38 +212,47 @@ func (a *app) list(ctx context.Context, args []string) int {
 	return exitOK
 }
 
-func (a *app) cancel(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("cancel", flag.ContinueOnError)
-	task := fs.String("task", "", "cancel only this `TASK_ID` of the batch ID")
-	pos, code, done := a.parse(fs, cancelSpec, args)
-	if done {
-		return code
+func (a *app) cancelCommand() *cobra.Command {
+	var task string
+	c := &cobra.Command{
+		Use:   "cancel ID [--task TASK_ID]",
+		Short: "cancel a sync, a batch, or one task of a batch",
+		Long: `
+Cancels a sync or a batch: the workflow records the cancellation in the
+sink's checkpoint and ends as cancelled (a batch cancels its running tasks).
+With --task, cancels only that task of the batch ID (a pending task never
+starts) and the batch goes on with the others.`,
+		Example: `starter cancel sync-orders
+starter cancel nightly --task orders`,
+		Args: oneID,
+		RunE: func(c *cobra.Command, args []string) error {
+			return exit(a.session(c.Context(), "cancel", func(ctx context.Context, sc *syncclient.Client) int {
+				if task != "" {
+					return a.cancelTask(ctx, sc, args[0], task)
+				}
+				return a.cancel(ctx, sc, args[0])
+			}))
+		},
 	}
-	id, code, ok := a.oneID("cancel", pos)
-	if !ok {
-		return code
-	}
-	sc, closeClient, code, ok := a.dial(ctx, "cancel")
-	if !ok {
-		return code
-	}
-	defer closeClient()
-	ctx, cancel := a.untilInterrupt(ctx)
-	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, requestTimeout)
-	defer cancelT()
+	c.Flags().StringVar(&task, "task", "", "cancel only this `TASK_ID` of the batch ID")
+	return c
+}
 
-	if *task != "" {
-		ts, err := sc.CancelTask(ctx, id, *task)
-		if errors.Is(err, syncclient.ErrNotFound) {
-			return a.failf("cancel", "no batch with ID %q", id)
-		}
-		if err != nil {
-			return a.failf("cancel", "%v", err)
-		}
-		fmt.Fprintf(a.stdout, "task %s of batch %s: %s\n", ts.ID, id, ts.State)
-		return exitOK
+// cancelTask cancels one task of a batch.
+func (a *app) cancelTask(ctx context.Context, sc *syncclient.Client, id, task string) int {
+	ts, err := sc.CancelTask(ctx, id, task)
+	if errors.Is(err, syncclient.ErrNotFound) {
+		return a.failf("cancel", "no batch with ID %q", id)
 	}
+	if err != nil {
+		return a.failf("cancel", "%v", err)
+	}
+	fmt.Fprintf(a.stdout, "task %s of batch %s: %s\n", ts.ID, id, ts.State)
+	return exitOK
+}
+
+// cancel cancels a sync or a batch.
+func (a *app) cancel(ctx context.Context, sc *syncclient.Client, id string) int {
 	st, err := sc.Describe(ctx, id)
 	if errors.Is(err, syncclient.ErrNotFound) {
 		return a.failf("cancel", "no sync or batch with ID %q", id)

@@ -2,12 +2,11 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
-	"io"
 	"strings"
 	"time"
 
+	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -19,10 +18,18 @@ import (
 	"github.com/syncflow/syncflow/workflows"
 )
 
-var syncSpec = cmdSpec{
-	name:     "sync",
-	synopsis: "--config FILE --dataset ID [--id TASK_ID] [--detach] [--json]",
-	about: `
+// syncFlags are the flags of `starter sync`.
+type syncFlags struct {
+	config, dataset, id string
+	detach, json        bool
+}
+
+func (a *app) syncCommand() *cobra.Command {
+	var o syncFlags
+	c := &cobra.Command{
+		Use:   "sync --config FILE --dataset ID [--id TASK_ID] [--detach] [--json]",
+		Short: "start one sync from a config file and follow it",
+		Long: `
 Starts a sync of one dataset of a configuration file and follows it until it
 ends, then prints its counts. The file is validated before anything starts;
 SYNCFLOW_SINK overrides its sink. The task ID is the workflow ID: if a sync
@@ -34,39 +41,35 @@ and leaves it to Temporal. A worker must be running (go run ./worker).
 
 Exit status: 0 completed, 1 failed, 2 bad arguments or configuration,
 130 interrupted.`,
-	examples: []string{
-		"starter sync --config syncflow.yaml --dataset orders",
-		"starter sync --config syncflow.yaml --dataset orders --id orders-nightly --detach",
-	},
+		Example: `starter sync --config syncflow.yaml --dataset orders
+starter sync --config syncflow.yaml --dataset orders --id orders-nightly --detach`,
+		Args: noArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return exit(a.sync(c.Context(), o)) },
+	}
+	f := c.Flags()
+	f.StringVar(&o.config, "config", "", "configuration `FILE` (YAML): sink and datasets (required)")
+	f.StringVar(&o.dataset, "dataset", "", "`ID` of the dataset to sync (required)")
+	f.StringVar(&o.id, "id", "", "task and workflow `ID` (default sync-<dataset>)")
+	f.BoolVar(&o.detach, "detach", false, "start the sync, print its ID and how to follow it, and exit")
+	f.BoolVar(&o.json, "json", false, "print the result (with --detach: the IDs) as JSON on stdout; progress goes to stderr")
+	return c
 }
 
-func (a *app) sync(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("sync", flag.ContinueOnError)
-	cfgPath := fs.String("config", "", "configuration `FILE` (YAML): sink and datasets (required)")
-	dsID := fs.String("dataset", "", "`ID` of the dataset to sync (required)")
-	taskID := fs.String("id", "", "task and workflow `ID` (default sync-<dataset>)")
-	detach := fs.Bool("detach", false, "start the sync, print its ID and how to follow it, and exit")
-	asJSON := fs.Bool("json", false, "print the result (with --detach: the IDs) as JSON on stdout; progress goes to stderr")
-	pos, code, done := a.parse(fs, syncSpec, args)
+func (a *app) sync(ctx context.Context, o syncFlags) int {
 	switch {
-	case done:
-		return code
-	case len(pos) > 0:
-		return a.usageError("sync", fmt.Sprintf("unexpected argument %q", pos[0]))
-	case *cfgPath == "":
+	case o.config == "":
 		return a.usageError("sync", "--config is required")
-	case *dsID == "":
+	case o.dataset == "":
 		return a.usageError("sync", "--dataset is required")
 	}
-	f, code, ok := a.loadConfig("sync", *cfgPath)
+	f, code, ok := a.loadConfig("sync", o.config)
 	if !ok {
 		return code
 	}
-	ds, err := f.Dataset(*dsID)
+	ds, err := f.Dataset(o.dataset)
 	if err != nil {
-		return a.usageError("sync", fmt.Sprintf("dataset %q is not in %s (it has: %s)", *dsID, *cfgPath, strings.Join(f.DatasetIDs(), ", ")))
+		return a.usageError("sync", fmt.Sprintf("dataset %q is not in %s (it has: %s)", o.dataset, o.config, strings.Join(f.DatasetIDs(), ", ")))
 	}
-
 	sc, closeClient, code, ok := a.dial(ctx, "sync")
 	if !ok {
 		return code
@@ -82,26 +85,31 @@ func (a *app) sync(ctx context.Context, args []string) int {
 		// makes it bound requests.
 		opts.PagesPerActivity = 1
 	}
-	run, err := sc.StartSync(sctx, *taskID, ds, opts, f.Sink)
+	run, err := sc.StartSync(sctx, o.id, ds, opts, f.Sink)
 	if err != nil {
 		return a.failf("sync", "%v", err)
 	}
+	return a.startedSync(ctx, sc, run, ds.ID, syncclient.SinkKind(f.Sink), o)
+}
+
+// startedSync reports a started sync, then follows it unless detached.
+func (a *app) startedSync(ctx context.Context, sc *syncclient.Client, run client.WorkflowRun, dataset, sinkKind string, o syncFlags) int {
 	id := run.GetID()
-	if *detach {
-		if *asJSON {
+	if o.detach {
+		if o.json {
 			_ = writeJSON(a.stdout, map[string]string{"workflow_id": id, "run_id": run.GetRunID()})
 			return exitOK
 		}
-		fmt.Fprintf(a.stdout, "sync %s started (dataset %s → %s), run %s\n", id, ds.ID, syncclient.SinkKind(f.Sink), run.GetRunID())
+		fmt.Fprintf(a.stdout, "sync %s started (dataset %s → %s), run %s\n", id, dataset, sinkKind, run.GetRunID())
 		a.followHint(id)
 		return exitOK
 	}
 	progress := a.stdout
-	if *asJSON {
+	if o.json {
 		progress = a.stderr
 	}
-	fmt.Fprintf(progress, "sync %s: dataset %s → %s, run %s (Ctrl-C cancels)\n", id, ds.ID, syncclient.SinkKind(f.Sink), run.GetRunID())
-	return a.followSync(ctx, sc, run, ds.ID, *asJSON)
+	fmt.Fprintf(progress, "sync %s: dataset %s → %s, run %s (Ctrl-C cancels)\n", id, dataset, sinkKind, run.GetRunID())
+	return a.followSync(ctx, sc, run, dataset, o.json)
 }
 
 // applyGlobalLimits sets the global per-key limits of f on the task queue
@@ -145,65 +153,28 @@ func (a *app) followSync(ctx context.Context, sc *syncclient.Client, run client.
 		res workflows.SyncResult
 		err error
 	}
-	wctx, stopWait := context.WithCancel(ctx)
-	defer stopWait()
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := sc.Wait(wctx, run)
-		done <- outcome{res, err}
-	}()
-
 	out := a.stdout
 	if asJSON {
 		out = a.stderr
 	}
-	lv := newLive(out)
-	tick := time.NewTicker(lv.interval())
-	defer tick.Stop()
 	var last syncclient.Status
-	cancelled := false
-	for {
-		select {
-		case o := <-done:
-			return a.syncOutcome(id, dataset, last, o.res, o.err, cancelled, asJSON)
-		case <-a.interrupts:
-			if a.onInterrupt(ctx, sc, lv, out, "sync", id, "its cleanup", &cancelled) {
-				return exitInterrupted
+	o, cancelled, detached := follow(a, ctx, sc, followed{kind: "sync", id: id, waitsFor: "its cleanup", out: out},
+		func(ctx context.Context) outcome {
+			res, err := sc.Wait(ctx, run)
+			return outcome{res, err}
+		},
+		func(ctx context.Context) []progressLine {
+			st, err := sc.Describe(ctx, id)
+			if err != nil {
+				return nil
 			}
-		case <-tick.C:
-			dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			st, err := sc.Describe(dctx, id)
-			cancel()
-			if err == nil {
-				last = st
-				lv.show([]string{syncLine(id, st, 0)}, false)
-			}
-		}
+			last = st
+			return []progressLine{syncLine(id, st, 0)}
+		})
+	if detached {
+		return exitInterrupted
 	}
-}
-
-// onInterrupt handles Ctrl-C while following the kind workflow id: the
-// first cancels it and keeps following (waitsFor says what for), the second
-// detaches. It reports whether to detach.
-func (a *app) onInterrupt(ctx context.Context, sc *syncclient.Client, lv *live, out io.Writer, kind, id, waitsFor string, cancelled *bool) bool {
-	if *cancelled {
-		lv.say("detached: %s %s goes on without starter (it may still be cancelling)", kind, id)
-		a.followHintTo(out, id)
-		return true
-	}
-	*cancelled = true
-	lv.say("interrupted: cancelling %s %s and waiting for %s (Ctrl-C again to detach)", kind, id, waitsFor)
-	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := sc.Cancel(cctx, id); err != nil {
-		lv.say("could not cancel: %v", err)
-	}
-	return false
-}
-
-// followHintTo tells w how to follow a detached workflow.
-func (a *app) followHintTo(w io.Writer, id string) {
-	fmt.Fprintf(w, "follow it with `starter status %s` or `temporal workflow describe -w %s`\n", id, id)
+	return a.syncOutcome(id, dataset, last, o.res, o.err, cancelled, asJSON)
 }
 
 // syncOutcome reports how a followed sync ended and returns the exit code.
@@ -221,7 +192,7 @@ func (a *app) syncOutcome(id, dataset string, last syncclient.Status, res workfl
 	if temporal.IsCanceledError(err) {
 		state = task.Cancelled
 	}
-	msg := failureMessage(err)
+	msg := syncclient.FailureText(err)
 	if asJSON {
 		_ = writeJSON(a.stdout, map[string]any{"task_id": id, "dataset_id": dataset, "state": state, "error": msg})
 	} else {

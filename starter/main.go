@@ -7,6 +7,7 @@
 //	go run ./starter status sync-orders
 //	go run ./starter list
 //	go run ./starter cancel sync-orders
+//	source <(go run ./starter completion bash)   # or zsh, fish, powershell
 //
 // It connects to Temporal like every Temporal tool (TEMPORAL_ADDRESS,
 // TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS variables and profiles); run

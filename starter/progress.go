@@ -1,12 +1,9 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 	"time"
-
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
@@ -49,19 +46,16 @@ func countsOf(st syncclient.Status) counts {
 // syncLine renders one sync's live state on one line: label, state,
 // records (of total when known, with a bar), pages, retries, rate-limit
 // waits and what it is waiting for.
-func syncLine(label string, st syncclient.Status, total int64) string {
+func syncLine(label string, st syncclient.Status, total int64) progressLine {
 	c := countsOf(st)
-	var b strings.Builder
-	fmt.Fprintf(&b, "%-18s %-12s ", oneLine(label, 18), st.State)
-	if total > 0 {
-		pct := min(c.records, total) * 100 / total
-		fmt.Fprintf(&b, "%6d/%-6d %s %3d%%", c.records, total, bar(c.records, total, 20), pct)
-	} else {
-		fmt.Fprintf(&b, "%7d records", c.records)
+	l := progressLine{done: c.records, total: total}
+	l.before = fmt.Sprintf("%-18s %-12s ", oneLine(label, 18), st.State)
+	if total <= 0 {
+		l.before += fmt.Sprintf("%7d records", c.records)
 	}
-	fmt.Fprintf(&b, "  %4d pages  retries %-3d rate-limit waits %-3d", c.pages, c.retries, c.waits)
-	b.WriteString(waitingFor(st))
-	return strings.TrimRight(b.String(), " ")
+	l.after = fmt.Sprintf("  %4d pages  retries %-3d rate-limit waits %-3d", c.pages, c.retries, c.waits) + waitingFor(st)
+	l.after = strings.TrimRight(l.after, " ")
+	return l
 }
 
 // waitingFor says why a sync is not moving, if it is waiting: a retry of
@@ -83,26 +77,6 @@ func waitingFor(st syncclient.Status) string {
 		}
 	}
 	return ""
-}
-
-// failureMessage is a failed workflow's reason without the SDK's wrapping:
-// the innermost application error's type and message.
-func failureMessage(err error) string {
-	if temporal.IsCanceledError(err) {
-		return "cancelled"
-	}
-	var term *temporal.TerminatedError
-	if errors.As(err, &term) {
-		return "terminated"
-	}
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		if app.Type() != "" {
-			return app.Type() + ": " + app.Message()
-		}
-		return app.Message()
-	}
-	return err.Error()
 }
 
 // resultRow is a table row of a finished sync.

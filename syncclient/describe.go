@@ -11,6 +11,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
+	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -122,7 +123,7 @@ func (c *Client) Describe(ctx context.Context, workflowID string) (Status, error
 	case ctx.Err() != nil:
 		return st, fmt.Errorf("describe %s: %w", workflowID, ctx.Err())
 	default:
-		st.Failure = failureText(err)
+		st.Failure = FailureText(err)
 	}
 	return st, nil
 }
@@ -193,9 +194,11 @@ func taskState(attr, status string) string {
 	}
 }
 
-// failureText is the message of a closed workflow's failure, from the
-// outermost error that says something: a cancellation says "cancelled".
-func failureText(err error) string {
+// FailureText is how a closed workflow's failure reads for people: a
+// cancellation says "cancelled", a termination "terminated", and an
+// application error its type (the failure class) and its message
+// (sferrors.Message), without the SDK's wrapping.
+func FailureText(err error) string {
 	if temporal.IsCanceledError(err) {
 		return "cancelled"
 	}
@@ -204,13 +207,10 @@ func failureText(err error) string {
 		return "terminated"
 	}
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		if t := app.Type(); t != "" {
-			return t + ": " + app.Message()
-		}
-		return app.Message()
+	if errors.As(err, &app) && app.Type() != "" {
+		return app.Type() + ": " + sferrors.Message(err)
 	}
-	return err.Error()
+	return sferrors.Message(err)
 }
 
 func statusName(s enumspb.WorkflowExecutionStatus) string {
