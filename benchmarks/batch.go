@@ -73,7 +73,7 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 	}
 	defer dev.Stop()
 	// Baseline: the same tasks, one after the other, by a direct loop.
-	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
+	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
 		return row{}, err
 	}
@@ -96,7 +96,7 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 		return row{}, err
 	}
 	defer c.Close()
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "temporal-dest.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "temporal-dest.db"))
 	if err != nil {
 		return row{}, err
 	}

@@ -31,7 +31,6 @@ import (
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/internal/devserver"
 	"github.com/syncflow/syncflow/ratelimit"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
@@ -287,7 +286,7 @@ func resumeBench(ctx context.Context, out io.Writer) (row, error) {
 		return row{}, err
 	}
 
-	snk, err := sink.Open(ctx, dsn)
+	snk, err := engine.OpenSink(ctx, dsn)
 	if err != nil {
 		return row{}, err
 	}
@@ -409,7 +408,7 @@ func cancelBench(ctx context.Context, out io.Writer) (row, error) {
 	if err := connect.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace(), workflows.SearchAttributes()); err != nil {
 		return row{}, err
 	}
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "dest.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "dest.db"))
 	if err != nil {
 		return row{}, err
 	}

@@ -215,7 +215,7 @@ func newRateEnv(ctx context.Context, total, partitions int) (*rateEnv, error) {
 		e.close()
 		return nil, err
 	}
-	if e.dest, err = sink.Open(ctx, "sqlite://"+filepath.Join(dir, "rate.db")); err != nil {
+	if e.dest, err = engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "rate.db")); err != nil {
 		e.close()
 		return nil, err
 	}

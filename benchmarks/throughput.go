@@ -18,7 +18,6 @@ import (
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/ratelimit"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -60,7 +59,7 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 		return row{}, err
 	}
 	// Baseline: the direct loop.
-	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
+	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
 		return row{}, err
 	}
@@ -77,7 +76,7 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	fmt.Fprintf(out, "direct loop: %d records in %d pages, %s\n", n, pages, directTime.Round(time.Millisecond))
 
 	// Temporal path.
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "temporal.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "temporal.db"))
 	if err != nil {
 		return row{}, err
 	}

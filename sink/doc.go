@@ -7,7 +7,11 @@
 //
 // # Destinations
 //
-// Open picks the implementation from the DSN:
+// Package sink holds the interface, the checkpoint types and the checks
+// every driver shares; the drivers are its subpackages sink/sqlite and
+// sink/postgres, so that code which only passes a Sink around (activities,
+// workflows, clients) does not link them. engine.OpenSink picks the driver
+// from the DSN:
 //
 //	sqlite:///abs/path/syncflow.db   SQLite file, absolute path
 //	sqlite://rel/path/syncflow.db    SQLite file, relative to the working directory
@@ -78,6 +82,4 @@
 //
 // Errors are wrapped with the operation ("sqlite commit: ...",
 // "postgres load: ...") and never contain record data or a DSN password.
-// Classifying them (disk full, schema errors: unrecoverable) is the
-// caller's job.
 package sink

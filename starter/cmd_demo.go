@@ -219,7 +219,7 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 	d.sc = syncclient.New(c)
 
 	d.sinkDSN = "sqlite://" + filepath.Join(d.dbDir, "data.db")
-	d.sink, err = sink.Open(ctx, d.sinkDSN)
+	d.sink, err = engine.OpenSink(ctx, d.sinkDSN)
 	if err != nil {
 		return d.failf("demo", "open the sink: %v", err), false
 	}

@@ -50,7 +50,7 @@ func newWorld(t *testing.T, api demoapi.Options, datasets ...string) *world {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	sinkPath := filepath.Join(dir, "data.db")
-	s, err := sink.Open(context.Background(), "sqlite://"+sinkPath)
+	s, err := engine.OpenSink(context.Background(), "sqlite://"+sinkPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	w := engine.NewWorker(c, engine.Options{

@@ -58,7 +58,7 @@ func newHarness(t *testing.T, opts demoapi.Options) *harness {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
-	s, err := sink.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "data.db"))
+	s, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "data.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 

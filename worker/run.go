@@ -161,7 +161,7 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 		}
 	}
 
-	snk, err := sink.Open(ctx, dsn)
+	snk, err := engine.OpenSink(ctx, dsn)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil

@@ -70,7 +70,7 @@ func newEnv(t *testing.T) *env {
 	err := connect.EnsureSearchAttributes(ctx, e.c, e.ts.GetDefaultNamespace(), workflows.SearchAttributes())
 	require.NoError(t, err, "register search attributes, as a worker does at start")
 	e.sinkPath = filepath.Join(t.TempDir(), "dest.db")
-	s, err := sink.Open(ctx, "sqlite://"+e.sinkPath)
+	s, err := engine.OpenSink(ctx, "sqlite://"+e.sinkPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	e.sink = s

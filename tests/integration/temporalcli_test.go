@@ -87,7 +87,7 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "dest.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "dest.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dest.Close() })
 	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{

@@ -1,4 +1,4 @@
-package sink
+package sqlite
 
 import (
 	"fmt"
@@ -6,6 +6,9 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/sink/sinktest"
 )
 
 // BenchmarkCommitSQLite commits pages of 500 records (about 150 bytes of
@@ -14,7 +17,7 @@ func BenchmarkCommitSQLite(b *testing.B) {
 	const perPage = 500
 	for _, mode := range []string{"insert", "update"} {
 		b.Run(mode, func(b *testing.B) {
-			s, err := OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+			s, err := Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
 			require.NoError(b, err)
 			defer func() { require.NoError(b, s.Close()) }()
 			pages := 0
@@ -24,9 +27,9 @@ func BenchmarkCommitSQLite(b *testing.B) {
 				if mode == "update" {
 					prefix = "same"
 				}
-				cp := Checkpoint{TaskID: "bench", DatasetID: "d", Generation: "g", Cursor: prefix,
+				cp := sink.Checkpoint{TaskID: "bench", DatasetID: "d", Generation: "g", Cursor: prefix,
 					Pages: int64(pages), Records: int64(pages * perPage)}
-				if err := s.Commit(b.Context(), cp, makePage(prefix, perPage, "some tag to make the record a little longer")); err != nil {
+				if err := s.Commit(b.Context(), cp, sinktest.MakePage(prefix, perPage, "some tag to make the record a little longer")); err != nil {
 					b.Fatal(err)
 				}
 			}
