@@ -102,6 +102,12 @@ var _ sink.Sink = (*Sink)(nil)
 // postgresql:// URL; pool_max_conns and runtime parameters such as
 // search_path are honoured) and brings its schema up to date.
 func Open(ctx context.Context, dsn string) (*Sink, error) {
+	p, err := open(ctx, dsn)
+	return p, classified(err)
+}
+
+// open is Open without the classification of its error.
+func open(ctx context.Context, dsn string) (*Sink, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parser's message may quote the DSN: do not pass it on.
@@ -169,7 +175,8 @@ func (p *Sink) migrate(ctx context.Context) error {
 
 // Commit upserts records into dataset cp.DatasetID and writes cp in one
 // transaction. See Sink.
-func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.Record) error {
+func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.Record) (err error) {
+	defer func() { err = classified(err) }()
 	state, err := sink.CheckCommit(cp)
 	if err != nil {
 		return fmt.Errorf("postgres commit: %w", err)
@@ -210,10 +217,11 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 }
 
 // Load returns the checkpoint of a task; ok is false when there is none.
-func (p *Sink) Load(ctx context.Context, taskID string) (sink.Checkpoint, bool, error) {
+func (p *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bool, err error) {
+	defer func() { err = classified(err) }()
 	cp := sink.Checkpoint{TaskID: taskID}
 	var state string
-	err := p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+	err = p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
 		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &cp.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sink.Checkpoint{}, false, nil
@@ -228,7 +236,8 @@ func (p *Sink) Load(ctx context.Context, taskID string) (sink.Checkpoint, bool, 
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, state sink.State, message string) error {
+func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, state sink.State, message string) (err error) {
+	defer func() { err = classified(err) }()
 	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("postgres set state: %w", err)
 	}
@@ -239,7 +248,8 @@ func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, state sin
 }
 
 // Count returns the number of records stored for a dataset.
-func (p *Sink) Count(ctx context.Context, datasetID string) (int64, error) {
+func (p *Sink) Count(ctx context.Context, datasetID string) (_ int64, err error) {
+	defer func() { err = classified(err) }()
 	var n int64
 	if err := p.pool.QueryRow(ctx, pgCount, datasetID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres count dataset %q: %w", datasetID, err)

@@ -100,6 +100,12 @@ var _ sink.Sink = (*Sink)(nil)
 // Open opens (creating it and its parent directories if needed) the SQLite
 // file at path and brings its schema up to date.
 func Open(ctx context.Context, path string) (*Sink, error) {
+	s, err := open(ctx, path)
+	return s, classified(err)
+}
+
+// open is Open without the classification of its error.
+func open(ctx context.Context, path string) (*Sink, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty file path")
 	}
@@ -187,6 +193,7 @@ func (s *Sink) migrate(ctx context.Context) error {
 // Commit upserts records into dataset cp.DatasetID and writes cp in one
 // transaction. See Sink.
 func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.Record) (err error) {
+	defer func() { err = classified(err) }()
 	state, err := sink.CheckCommit(cp)
 	if err != nil {
 		return fmt.Errorf("sqlite commit: %w", err)
@@ -230,10 +237,11 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 }
 
 // Load returns the checkpoint of a task; ok is false when there is none.
-func (s *Sink) Load(ctx context.Context, taskID string) (sink.Checkpoint, bool, error) {
+func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bool, err error) {
+	defer func() { err = classified(err) }()
 	cp := sink.Checkpoint{TaskID: taskID}
 	var state, updated string
-	err := s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+	err = s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
 		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sink.Checkpoint{}, false, nil
@@ -250,7 +258,8 @@ func (s *Sink) Load(ctx context.Context, taskID string) (sink.Checkpoint, bool, 
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, state sink.State, message string) error {
+func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, state sink.State, message string) (err error) {
+	defer func() { err = classified(err) }()
 	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("sqlite set state: %w", err)
 	}
@@ -262,7 +271,8 @@ func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, state sin
 }
 
 // Count returns the number of records stored for a dataset.
-func (s *Sink) Count(ctx context.Context, datasetID string) (int64, error) {
+func (s *Sink) Count(ctx context.Context, datasetID string) (_ int64, err error) {
+	defer func() { err = classified(err) }()
 	var n int64
 	if err := s.r.QueryRowContext(ctx, sqliteCount, datasetID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite count dataset %q: %w", datasetID, err)
@@ -283,7 +293,7 @@ func (s *Sink) Close() error {
 		}
 		errs = append(errs, s.w.Close())
 		if err := errors.Join(errs...); err != nil {
-			s.closeErr = fmt.Errorf("sqlite close %q: %w", s.path, err)
+			s.closeErr = classified(fmt.Errorf("sqlite close %q: %w", s.path, err))
 		}
 	})
 	return s.closeErr
