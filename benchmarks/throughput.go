@@ -12,12 +12,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -81,9 +79,10 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 		return row{}, err
 	}
 	defer dest.Close()
-	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
-		Source: client, Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-	}})
+	w, _, err := engine.New(c, engine.Options{Source: client, Sink: dest})
+	if err != nil {
+		return row{}, err
+	}
 	if err := w.Start(); err != nil {
 		return row{}, err
 	}

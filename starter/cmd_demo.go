@@ -16,15 +16,12 @@ import (
 
 	"go.temporal.io/sdk/client"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/internal/devserver"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -225,16 +222,15 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 	}
 	d.cleanups = append(d.cleanups, func() { _ = d.sink.Close() })
 
-	w := engine.NewWorker(c, engine.Options{
-		Activities: &activities.Activities{
-			Source: source.NewClient(),
-			Sink:   d.sink,
-			Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-		},
+	w, _, err := engine.New(c, engine.Options{
+		Sink: d.sink,
 		// An interrupted demo has cancelled its syncs before it stops the
 		// worker: there is nothing in flight to wait for.
 		StopTimeout: 2 * time.Second,
 	})
+	if err != nil {
+		return d.failf("demo", "assemble the worker: %v", err), false
+	}
 	if err := w.Start(); err != nil {
 		return d.failf("demo", "start the worker: %v", err), false
 	}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
@@ -21,7 +20,6 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -178,16 +176,16 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 	if stopTimeout == 0 {
 		stopTimeout = -1 // engine: negative means stop at once
 	}
-	w := engine.NewWorker(c, engine.Options{
-		Activities: &activities.Activities{
-			Source:   source.NewClient(),
-			Sink:     snk,
-			Limits:   limits,
-			Observer: m,
-		},
+	w, _, err := engine.New(c, engine.Options{
+		Sink:                    snk,
+		Limits:                  limits,
+		Observer:                m,
 		StopTimeout:             stopTimeout,
 		MaxConcurrentActivities: o.maxActivities,
 	})
+	if err != nil {
+		return err
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", workflows.TaskQueue, err)
 	}

@@ -18,13 +18,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/devserver"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -90,10 +87,8 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "dest.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dest.Close() })
-	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
-		Source: source.NewClient(), Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-		HeartbeatEvery: 200 * time.Millisecond,
-	}})
+	w, _, err := engine.New(c, engine.Options{Sink: dest, HeartbeatEvery: 200 * time.Millisecond})
+	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
