@@ -2,7 +2,7 @@
 # Starts a throwaway PostgreSQL server for syncflow's tests and prints the DSN.
 #
 #   eval "$(.ci/postgres.sh | grep '^export ')"
-#   go test -count=1 -race ./sink/
+#   go test -count=1 -race ./sink/...
 #
 # Idempotent: installs PostgreSQL (apt-get) only if no server binary is found,
 # initialises the cluster only once, starts it only if it is not running, and

@@ -9,7 +9,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"strings"
 	"sync"
 	"time"
 
@@ -431,8 +430,10 @@ func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error
 }
 
 // classifySinkError decides what a sink failure means: a cancelled context
-// is a cancellation; a lost connection or a busy database is transient;
-// anything else (schema, disk, constraint) is unrecoverable.
+// is a cancellation and an overtaken checkpoint is transient; otherwise the
+// driver's class (drivers classify by their error codes, see sink/sqlite
+// and sink/postgres) decides: transient, or else unrecoverable. An error
+// without a class (a sink outside this module) is judged by errors.Classify.
 func classifySinkError(ctx context.Context, err error) sferrors.Class {
 	if ctx.Err() != nil {
 		return sferrors.Cancelled
@@ -440,13 +441,7 @@ func classifySinkError(ctx context.Context, err error) sferrors.Class {
 	if errors.Is(err, sink.ErrStaleCheckpoint) {
 		return sferrors.Transient
 	}
-	msg := strings.ToLower(err.Error())
-	for _, s := range []string{"database is locked", "sqlite_busy", "connection reset", "connection refused", "broken pipe", "unexpected eof", "conn closed", "the database system is", "terminating connection"} {
-		if strings.Contains(msg, s) {
-			return sferrors.Transient
-		}
-	}
-	if c := sferrors.Classify(err); c.Class == sferrors.Transient {
+	if sferrors.Classify(err).Class == sferrors.Transient {
 		return sferrors.Transient
 	}
 	return sferrors.Unrecoverable

@@ -18,6 +18,7 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/engine"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
@@ -80,7 +81,7 @@ func newFixture(t *testing.T, total int, status map[int]int) *fixture {
 	src := &pagedSource{total: total, status: status}
 	srv := httptest.NewServer(src)
 	t.Cleanup(srv.Close)
-	s, err := sink.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "d.db"))
+	s, err := engine.OpenSink(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "d.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	a := &activities.Activities{Source: source.NewClient(), Sink: s, Limits: ratelimit.NewRegistry(ratelimit.Options{})}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/engine"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
@@ -116,7 +117,7 @@ func TestLeakSyncPagesThroughNetworkFaults(t *testing.T) {
 	proxy, err := faultproxy.New(srv.Listener.Addr().String())
 	require.NoError(t, err)
 	tr := &http.Transport{}
-	snk, err := sink.Open(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "leak.db"))
+	snk, err := engine.OpenSink(context.Background(), "sqlite://"+filepath.Join(t.TempDir(), "leak.db"))
 	require.NoError(t, err)
 	closeAll := func() {
 		_ = proxy.Close()

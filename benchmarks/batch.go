@@ -16,12 +16,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/log"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/devserver"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
@@ -74,7 +72,7 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 	}
 	defer dev.Stop()
 	// Baseline: the same tasks, one after the other, by a direct loop.
-	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
+	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
 		return row{}, err
 	}
@@ -97,14 +95,15 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 		return row{}, err
 	}
 	defer c.Close()
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "temporal-dest.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "temporal-dest.db"))
 	if err != nil {
 		return row{}, err
 	}
 	defer dest.Close()
-	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
-		Source: src, Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-	}, MaxConcurrentActivities: concurrency})
+	w, _, err := engine.New(c, engine.Options{Source: src, Sink: dest, MaxConcurrentActivities: concurrency})
+	if err != nil {
+		return row{}, err
+	}
 	if err := w.Start(); err != nil {
 		return row{}, err
 	}

@@ -24,14 +24,11 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/internal/devserver"
-	"github.com/syncflow/syncflow/ratelimit"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
@@ -287,7 +284,7 @@ func resumeBench(ctx context.Context, out io.Writer) (row, error) {
 		return row{}, err
 	}
 
-	snk, err := sink.Open(ctx, dsn)
+	snk, err := engine.OpenSink(ctx, dsn)
 	if err != nil {
 		return row{}, err
 	}
@@ -409,14 +406,15 @@ func cancelBench(ctx context.Context, out io.Writer) (row, error) {
 	if err := connect.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace(), workflows.SearchAttributes()); err != nil {
 		return row{}, err
 	}
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "dest.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "dest.db"))
 	if err != nil {
 		return row{}, err
 	}
 	defer dest.Close()
-	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
-		Source: source.NewClient(), Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-	}})
+	w, _, err := engine.New(c, engine.Options{Sink: dest})
+	if err != nil {
+		return row{}, err
+	}
 	if err := w.Start(); err != nil {
 		return row{}, err
 	}

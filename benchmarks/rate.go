@@ -19,7 +19,6 @@ import (
 	"go.temporal.io/server/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
@@ -215,7 +214,7 @@ func newRateEnv(ctx context.Context, total, partitions int) (*rateEnv, error) {
 		e.close()
 		return nil, err
 	}
-	if e.dest, err = sink.Open(ctx, "sqlite://"+filepath.Join(dir, "rate.db")); err != nil {
+	if e.dest, err = engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "rate.db")); err != nil {
 		e.close()
 		return nil, err
 	}
@@ -249,11 +248,15 @@ func (e *rateEnv) dataset(id string, rl config.RateLimit) config.Dataset {
 // worker starts a worker on tq with its own limiter registry.
 func (e *rateEnv) worker(tq string) (worker.Worker, *ratelimit.Registry, error) {
 	reg := ratelimit.NewRegistry(ratelimit.Options{})
-	w := engine.NewWorker(e.c, engine.Options{
+	w, _, err := engine.New(e.c, engine.Options{
 		TaskQueue:   tq,
 		StopTimeout: -1,
-		Activities:  &activities.Activities{Source: source.NewClient(), Sink: e.dest, Limits: reg},
+		Sink:        e.dest,
+		Limits:      reg,
 	})
+	if err != nil {
+		return nil, nil, err
+	}
 	return w, reg, w.Start()
 }
 

@@ -12,13 +12,10 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
-	"github.com/syncflow/syncflow/ratelimit"
-	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -60,7 +57,7 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 		return row{}, err
 	}
 	// Baseline: the direct loop.
-	direct, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
+	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
 		return row{}, err
 	}
@@ -77,14 +74,15 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	fmt.Fprintf(out, "direct loop: %d records in %d pages, %s\n", n, pages, directTime.Round(time.Millisecond))
 
 	// Temporal path.
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(dir, "temporal.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "temporal.db"))
 	if err != nil {
 		return row{}, err
 	}
 	defer dest.Close()
-	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
-		Source: client, Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-	}})
+	w, _, err := engine.New(c, engine.Options{Source: client, Sink: dest})
+	if err != nil {
+		return row{}, err
+	}
 	if err := w.Start(); err != nil {
 		return row{}, err
 	}

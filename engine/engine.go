@@ -1,10 +1,14 @@
-// Package engine assembles a syncflow worker: a Temporal worker on the
-// syncflow task queue with the workflows and activities registered and
-// their dependencies (source client, sink, rate-limit registry) wired in.
-// The worker main and the starter's all-in-one demo both use it.
+// Package engine is the one place that assembles a syncflow worker: a
+// Temporal worker on the syncflow task queue with the workflows and
+// activities registered and their dependencies (source client, sink,
+// rate-limit registry, observer) wired in, defaults filled in. The worker
+// main, the starter's all-in-one demo, the tests and the benchmarks all use
+// it. It also opens a sink by DSN (OpenSink), which is why it, and not
+// package sink, links the sink drivers.
 package engine
 
 import (
+	"errors"
 	"time"
 
 	"go.temporal.io/sdk/client"
@@ -12,6 +16,9 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/syncflow/syncflow/activities"
+	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -20,10 +27,30 @@ import (
 // stop_grace_period must be longer.
 const DefaultStopTimeout = 30 * time.Second
 
-// Options configure a worker.
+// DefaultHeartbeatEvery is how often a running activity heartbeats while it
+// waits or fetches. Heartbeats carry cancellations, so it bounds how long a
+// cancelled sync takes to stop.
+const DefaultHeartbeatEvery = time.Second
+
+// Options configure a worker and its activities. Only Sink is required;
+// New fills in the defaults of everything else.
 type Options struct {
-	// Activities carries the dependencies; required.
-	Activities *activities.Activities
+	// Sink is where pages and checkpoints are committed; required. The
+	// caller opens it (OpenSink) and closes it after stopping the worker.
+	Sink sink.Sink
+	// Source fetches pages; default source.NewClient().
+	Source activities.Fetcher
+	// Limits is the worker's per-key request budget; default a new
+	// ratelimit.Registry.
+	Limits activities.Limiter
+	// Observer receives what the activities do, for metrics; optional.
+	Observer activities.Observer
+	// HeartbeatEvery is the activities' heartbeat interval; default
+	// DefaultHeartbeatEvery.
+	HeartbeatEvery time.Duration
+	// Now is the activities' clock; default time.Now.
+	Now func() time.Time
+
 	// StopTimeout is the worker's WorkerStopTimeout; default
 	// DefaultStopTimeout. Negative means 0 (stop at once).
 	StopTimeout time.Duration
@@ -35,13 +62,52 @@ type Options struct {
 	TaskQueue string
 }
 
-// NewWorker returns a worker with everything registered; the caller starts
-// and stops it.
-func NewWorker(c client.Client, o Options) worker.Worker {
-	tq := o.TaskQueue
-	if tq == "" {
-		tq = workflows.TaskQueue
+// New assembles a worker: the activities with their dependencies (defaults
+// filled in) and a Temporal worker on the task queue with the workflows and
+// the activities registered. The caller starts and stops the worker; the
+// activities are returned for callers that inspect them.
+func New(c client.Client, o Options) (worker.Worker, *activities.Activities, error) {
+	if o.Sink == nil {
+		return nil, nil, errors.New("engine: Options.Sink is required")
 	}
+	acts := newActivities(o)
+	w := worker.New(c, taskQueue(o), workerOptions(o))
+	Register(w, acts)
+	return w, acts, nil
+}
+
+// newActivities returns the activities of o, defaults filled in.
+func newActivities(o Options) *activities.Activities {
+	a := &activities.Activities{
+		Source:         o.Source,
+		Sink:           o.Sink,
+		Limits:         o.Limits,
+		Observer:       o.Observer,
+		Now:            o.Now,
+		HeartbeatEvery: o.HeartbeatEvery,
+	}
+	if a.Source == nil {
+		a.Source = source.NewClient()
+	}
+	if a.Limits == nil {
+		a.Limits = ratelimit.NewRegistry(ratelimit.Options{})
+	}
+	if a.HeartbeatEvery <= 0 {
+		a.HeartbeatEvery = DefaultHeartbeatEvery
+	}
+	return a
+}
+
+// taskQueue is the task queue of o: workflows.TaskQueue unless overridden.
+func taskQueue(o Options) string {
+	if o.TaskQueue != "" {
+		return o.TaskQueue
+	}
+	return workflows.TaskQueue
+}
+
+// workerOptions are the Temporal worker options of o.
+func workerOptions(o Options) worker.Options {
 	stop := o.StopTimeout
 	switch {
 	case stop == 0:
@@ -49,7 +115,7 @@ func NewWorker(c client.Client, o Options) worker.Worker {
 	case stop < 0:
 		stop = 0
 	}
-	w := worker.New(c, tq, worker.Options{
+	return worker.Options{
 		WorkerStopTimeout:                      stop,
 		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
@@ -57,9 +123,7 @@ func NewWorker(c client.Client, o Options) worker.Worker {
 		// every second so that a cancelled sync stops within about a second.
 		MaxHeartbeatThrottleInterval:     time.Second,
 		DefaultHeartbeatThrottleInterval: time.Second,
-	})
-	Register(w, o.Activities)
-	return w
+	}
 }
 
 // Register registers syncflow's workflows and activities on w.

@@ -7,7 +7,11 @@
 //
 // # Destinations
 //
-// Open picks the implementation from the DSN:
+// Package sink holds the interface, the checkpoint types and the checks
+// every driver shares; the drivers are its subpackages sink/sqlite and
+// sink/postgres, so that code which only passes a Sink around (activities,
+// workflows, clients) does not link them. engine.OpenSink picks the driver
+// from the DSN:
 //
 //	sqlite:///abs/path/syncflow.db   SQLite file, absolute path
 //	sqlite://rel/path/syncflow.db    SQLite file, relative to the working directory
@@ -78,6 +82,11 @@
 //
 // Errors are wrapped with the operation ("sqlite commit: ...",
 // "postgres load: ...") and never contain record data or a DSN password.
-// Classifying them (disk full, schema errors: unrecoverable) is the
-// caller's job.
+// The drivers classify their own errors by the database's error codes and
+// return them carrying their class (an *errors.Error in the chain, message
+// unchanged): lock contention, lost connections and a server restarting are
+// transient; disk full, corruption, schema and data errors unrecoverable.
+// SQLite goes by its result code (SQLITE_BUSY, SQLITE_LOCKED), PostgreSQL
+// by SQLSTATE (classes 08 and 53, 57P01-03, 40001, 40P01, 25006, 57014,
+// 55P03) and pgconn's connection errors. See ARCHITECTURE.md §Failure table.
 package sink

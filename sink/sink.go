@@ -3,6 +3,7 @@ package sink
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/syncflow/syncflow/source"
@@ -54,4 +55,35 @@ type Sink interface {
 	Count(ctx context.Context, datasetID string) (int64, error)
 	// Close releases the connection.
 	Close() error
+}
+
+// CheckCommit validates the checkpoint given to Commit and returns the state
+// to store (task.Running when cp.State is empty). Every driver calls it first
+// so that all refuse the same checkpoints.
+func CheckCommit(cp Checkpoint) (task.State, error) {
+	if cp.TaskID == "" || cp.DatasetID == "" {
+		return "", fmt.Errorf("checkpoint needs a task ID and a dataset ID (task %q, dataset %q)", cp.TaskID, cp.DatasetID)
+	}
+	if cp.Pages < 0 || cp.Records < 0 {
+		return "", fmt.Errorf("task %q: negative counters (pages %d, records %d)", cp.TaskID, cp.Pages, cp.Records)
+	}
+	state := cp.State
+	if state == "" {
+		state = task.Running
+	}
+	if !validState(state) {
+		return "", fmt.Errorf("task %q: unknown state %q", cp.TaskID, state)
+	}
+	return state, nil
+}
+
+// CheckSetState validates the arguments of SetState, for every driver alike.
+func CheckSetState(taskID, datasetID string, state task.State) error {
+	if taskID == "" || datasetID == "" {
+		return fmt.Errorf("need a task ID and a dataset ID (task %q, dataset %q)", taskID, datasetID)
+	}
+	if !validState(state) {
+		return fmt.Errorf("task %q: unknown state %q", taskID, state)
+	}
+	return nil
 }

@@ -16,15 +16,12 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/internal/devserver"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -191,7 +188,7 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 	d.sc = syncclient.New(c)
 
 	d.sinkDSN = "sqlite://" + filepath.Join(d.dbDir, "data.db")
-	d.sink, err = sink.Open(ctx, d.sinkDSN)
+	d.sink, err = engine.OpenSink(ctx, d.sinkDSN)
 	if err != nil {
 		return d.failf("demo", "open the sink: %v", err), false
 	}
@@ -256,16 +253,15 @@ func (d *demo) startAPI(logger *slog.Logger) (int, bool) {
 
 // startWorker runs a worker for the demo's syncs in this process.
 func (d *demo) startWorker(c client.Client) (int, bool) {
-	w := engine.NewWorker(c, engine.Options{
-		Activities: &activities.Activities{
-			Source: source.NewClient(),
-			Sink:   d.sink,
-			Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-		},
+	w, _, err := engine.New(c, engine.Options{
+		Sink: d.sink,
 		// An interrupted demo has cancelled its syncs before it stops the
 		// worker: there is nothing in flight to wait for.
 		StopTimeout: 2 * time.Second,
 	})
+	if err != nil {
+		return d.failf("demo", "assemble the worker: %v", err), false
+	}
 	if err := w.Start(); err != nil {
 		return d.failf("demo", "start the worker: %v", err), false
 	}

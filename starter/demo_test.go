@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncflow/syncflow/demoapi"
-	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
 )
@@ -23,7 +23,7 @@ import (
 func requireDemoData(t *testing.T, dbDir string, specs []demoapi.DatasetSpec) {
 	t.Helper()
 	ctx := context.Background()
-	s, err := sink.Open(ctx, "sqlite://"+filepath.Join(dbDir, "data.db"))
+	s, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dbDir, "data.db"))
 	require.NoError(t, err)
 	defer s.Close()
 	for _, spec := range specs {
@@ -109,7 +109,7 @@ func TestDemoInterruptAndRerun(t *testing.T) {
 	require.Contains(t, output.String(), "syncs cancelled; run `go run ./starter demo` again to re-sync")
 
 	// Every task that did not complete says cancelled in its checkpoint.
-	s, err := sink.Open(ctx, "sqlite://"+dbPath)
+	s, err := engine.OpenSink(ctx, "sqlite://"+dbPath)
 	require.NoError(t, err)
 	cancelled := 0
 	for _, spec := range demoapi.DefaultDatasets() {

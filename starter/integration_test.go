@@ -18,10 +18,8 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
@@ -51,16 +49,14 @@ func newWorld(t *testing.T, api demoapi.Options, datasets ...string) *world {
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
 	sinkPath := filepath.Join(dir, "data.db")
-	s, err := sink.Open(context.Background(), "sqlite://"+sinkPath)
+	s, err := engine.OpenSink(context.Background(), "sqlite://"+sinkPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	w := engine.NewWorker(c, engine.Options{
-		Activities: &activities.Activities{
-			Source: source.NewClient(), Sink: s, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-			HeartbeatEvery: 200 * time.Millisecond,
-		},
+	w, _, err := engine.New(c, engine.Options{
+		Sink: s, HeartbeatEvery: 200 * time.Millisecond,
 		StopTimeout: 2 * time.Second,
 	})
+	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return &world{

@@ -18,11 +18,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/server/temporaltest"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
@@ -59,19 +57,16 @@ func newHarness(t *testing.T, opts demoapi.Options) *harness {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
-	s, err := sink.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "data.db"))
+	s, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "data.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 
-	w := engine.NewWorker(c, engine.Options{
-		Activities: &activities.Activities{
-			Source:         source.NewClient(),
-			Sink:           s,
-			Limits:         ratelimit.NewRegistry(ratelimit.Options{}),
-			HeartbeatEvery: 200 * time.Millisecond,
-		},
-		StopTimeout: 2 * time.Second,
+	w, _, err := engine.New(c, engine.Options{
+		Sink:           s,
+		HeartbeatEvery: 200 * time.Millisecond,
+		StopTimeout:    2 * time.Second,
 	})
+	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop) // runs before the sink and the server are closed
 	return &harness{t: t, c: c, sc: syncclient.New(c), api: api, url: srv.URL, sink: s}

@@ -12,7 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/syncflow/syncflow/activities"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
@@ -21,12 +23,24 @@ import (
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
 
 // stoppingMessage is logged on the first stop signal.
 const stoppingMessage = "stopping: finishing the page in flight (Ctrl-C again to exit at once)"
+
+// errStopped reports that the stop signal came while the worker was still
+// starting: run then returns nil, as a stop during work does.
+var errStopped = errors.New("stopped while starting")
+
+// stoppedOr returns errStopped when ctx is done (err is then a consequence
+// of the stop), err otherwise.
+func stoppedOr(ctx context.Context, err error) error {
+	if ctx.Err() != nil {
+		return errStopped
+	}
+	return err
+}
 
 // run is the whole worker: it parses args, starts everything, runs until ctx
 // is cancelled (the first stop signal) and then stops gracefully. It returns
@@ -39,176 +53,262 @@ func run(ctx context.Context, args []string, env func(string) string, stdout, st
 	if err != nil {
 		return err
 	}
-	logger := newLogger(o, stderr)
+	r := &runner{o: o, env: env, logger: newLogger(o, stderr)}
+	defer r.cleanup() // in reverse order, on every return path
+	err = r.start(ctx)
+	if errors.Is(err, errStopped) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	r.wait(ctx)
+	return nil
+}
 
-	// Configuration: optional, for the sink and the header variables.
-	var cfg *config.File
-	if o.configPath != "" {
-		if cfg, err = config.Load(o.configPath); err != nil {
+// runner is a worker process being started, run and stopped: what one
+// step sets up, the next uses.
+type runner struct {
+	o      *options
+	env    func(string) string
+	logger *slog.Logger
+
+	cfg      *config.File // nil without --config
+	dsn      string       // the sink's DSN
+	sinkFrom string       // where the DSN came from (flag, environment, config file)
+	limits   *ratelimit.Registry
+	m        *metrics.Metrics
+	connOpts connect.Options
+	ui       string // the dev server's UI address
+	c        client.Client
+	w        worker.Worker
+
+	cleanups []func() // run in reverse order by cleanup
+}
+
+// start runs the steps of a worker's start, in order: configuration,
+// metrics and health first (a probe sees 503 while starting), the Temporal
+// connection, the global limits, the sink, the worker.
+func (r *runner) start(ctx context.Context) error {
+	if err := r.loadConfig(); err != nil {
+		return err
+	}
+	r.limits = ratelimit.NewRegistry(ratelimit.Options{})
+	r.m = metrics.New(metrics.Options{LimiterRates: metrics.LimiterRates(r.limits)})
+	if err := r.serveMetrics(); err != nil {
+		return err
+	}
+	if err := r.connect(ctx); err != nil {
+		return err
+	}
+	if err := r.applyGlobalLimits(ctx); err != nil {
+		return err
+	}
+	snk, err := r.openSink(ctx)
+	if err != nil {
+		return err
+	}
+	return r.startWorker(snk)
+}
+
+// cleanup runs the cleanups in reverse order.
+func (r *runner) cleanup() {
+	for i := len(r.cleanups) - 1; i >= 0; i-- {
+		r.cleanups[i]()
+	}
+}
+
+// loadConfig reads the optional configuration file (for the sink and the
+// header variables) and picks the sink's DSN.
+func (r *runner) loadConfig() error {
+	if r.o.configPath != "" {
+		cfg, err := config.Load(r.o.configPath)
+		if err != nil {
 			return err
 		}
+		r.cfg = cfg
 		for _, name := range cfg.EnvVars() {
-			if _, ok := lookup(env, name); !ok {
-				logger.Warn("the config file's headers use a variable that is not set in the worker's environment; requests that need it will fail",
-					"variable", name, "config", o.configPath)
+			if _, ok := lookup(r.env, name); !ok {
+				r.logger.Warn("the config file's headers use a variable that is not set in the worker's environment; requests that need it will fail",
+					"variable", name, "config", r.o.configPath)
 			}
 		}
 	}
 	fileSink := ""
-	if cfg != nil {
-		fileSink = cfg.Sink
+	if r.cfg != nil {
+		fileSink = r.cfg.Sink
 	}
-	dsn, sinkFrom := resolveSink(o.sink, o.sinkSet, env(envSink), fileSink)
-	if cfg != nil && sinkFrom == fromFile {
-		if err := cfg.CheckSink(); err != nil {
-			return err
-		}
+	r.dsn, r.sinkFrom = resolveSink(r.o.sink, r.o.sinkSet, r.env(envSink), fileSink)
+	if r.cfg != nil && r.sinkFrom == fromFile {
+		return r.cfg.CheckSink()
 	}
+	return nil
+}
 
-	limits := ratelimit.NewRegistry(ratelimit.Options{})
-	m := metrics.New(metrics.Options{LimiterRates: metrics.LimiterRates(limits)})
-
-	// Cleanups run in reverse order on every return path.
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-
-	// Metrics and health first, so that a probe sees 503 while starting.
-	if o.metrics != "" {
-		stop, err := serveMetrics(o.metrics, m, logger)
-		if err != nil {
-			return err
-		}
-		cleanups = append(cleanups, stop)
+// serveMetrics serves metrics and health on --metrics, unless disabled.
+func (r *runner) serveMetrics() error {
+	if r.o.metrics == "" {
+		return nil
 	}
-
-	connOpts := connect.Options{
-		Logger:         logger,
-		Env:            func(k string) (string, bool) { return lookup(env, k) },
-		Environ:        func() []string { return environ(env) },
-		MetricsHandler: m.SDKHandler(),
-	}
-	_, namespace, _ := connect.Describe(connOpts)
-
-	uiAddress := ""
-	if o.dev {
-		uiPort := o.uiPort
-		if uiPort < 0 {
-			uiPort = devserver.UIDisabled
-		}
-		logger.Info("starting the embedded Temporal dev server", "db", o.devDB, "port", o.devPort)
-		srv, err := devserver.Start(ctx, devserver.Options{
-			DBPath:           o.devDB,
-			GRPCPort:         o.devPort,
-			UIPort:           uiPort,
-			Namespace:        namespace,
-			SearchAttributes: workflows.SearchAttributes(),
-			Logger:           logger.With("component", "temporal-server"),
-		})
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil // stopped while starting
-			}
-			if errors.Is(err, devserver.ErrPortInUse) {
-				return fmt.Errorf("start dev server: %w (is another `worker --dev` or `temporal server start-dev` running? choose other ports with --dev-port and --ui-port)", err)
-			}
-			return fmt.Errorf("start dev server: %w", err)
-		}
-		cleanups = append(cleanups, func() {
-			if err := srv.Stop(); err != nil {
-				logger.Warn("stop dev server", "error", err)
-			}
-		})
-		connOpts.HostPort = srv.FrontendAddress()
-		uiAddress = srv.UIAddress()
-	}
-	hostPort, namespace, useTLS := connect.Describe(connOpts)
-
-	c, err := connect.Dial(ctx, connOpts)
+	stop, err := serveMetrics(r.o.metrics, r.m, r.logger)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		return err
 	}
-	cleanups = append(cleanups, c.Close)
+	r.cleanups = append(r.cleanups, stop)
+	return nil
+}
 
+// connect starts the embedded dev server if asked, dials Temporal and
+// registers syncflow's search attributes.
+func (r *runner) connect(ctx context.Context) error {
+	r.connOpts = connect.Options{
+		Logger:         r.logger,
+		Env:            func(k string) (string, bool) { return lookup(r.env, k) },
+		Environ:        func() []string { return environ(r.env) },
+		MetricsHandler: r.m.SDKHandler(),
+	}
+	if r.o.dev {
+		if err := r.startDevServer(ctx); err != nil {
+			return err
+		}
+	}
+	c, err := connect.Dial(ctx, r.connOpts)
+	if err != nil {
+		return stoppedOr(ctx, err)
+	}
+	r.c = c
+	r.cleanups = append(r.cleanups, c.Close)
+
+	_, namespace, _ := connect.Describe(r.connOpts)
 	if err := connect.EnsureSearchAttributes(ctx, c, namespace, workflows.SearchAttributes()); err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return errStopped
 		}
 		if !errors.Is(err, connect.ErrNotPermitted) {
 			return err
 		}
-		logger.Warn("cannot register syncflow's search attributes; syncs fail until an operator registers them by hand", "error", err)
+		r.logger.Warn("cannot register syncflow's search attributes; syncs fail until an operator registers them by hand", "error", err)
 	}
+	return nil
+}
 
-	// Global per-key limits (DESIGN §4, layer 4) on the task queue; without
-	// them the per-worker limits still hold, so a failure is not fatal.
-	if cfg != nil {
-		if limits := cfg.GlobalLimits(); len(limits) > 0 {
-			if err := fairness.Apply(ctx, c, namespace, workflows.TaskQueue, limits); err != nil {
-				if ctx.Err() != nil {
-					return nil
-				}
-				logger.Warn("cannot apply the global rate limits to the task queue; only the per-worker limits hold", "error", err)
-			} else {
-				logger.Info("global rate limits applied", "task_queue", workflows.TaskQueue, "limits", limits)
-			}
-		}
+// startDevServer starts the embedded Temporal dev server (--dev) and points
+// the connection at it.
+func (r *runner) startDevServer(ctx context.Context) error {
+	_, namespace, _ := connect.Describe(r.connOpts)
+	uiPort := r.o.uiPort
+	if uiPort < 0 {
+		uiPort = devserver.UIDisabled
 	}
-
-	snk, err := sink.Open(ctx, dsn)
+	r.logger.Info("starting the embedded Temporal dev server", "db", r.o.devDB, "port", r.o.devPort)
+	srv, err := devserver.Start(ctx, devserver.Options{
+		DBPath:           r.o.devDB,
+		GRPCPort:         r.o.devPort,
+		UIPort:           uiPort,
+		Namespace:        namespace,
+		SearchAttributes: workflows.SearchAttributes(),
+		Logger:           r.logger.With("component", "temporal-server"),
+	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return nil
+			return errStopped
 		}
-		return fmt.Errorf("open sink %s (from %s): %w", sink.RedactDSN(dsn), sinkFrom, err)
+		if errors.Is(err, devserver.ErrPortInUse) {
+			return fmt.Errorf("start dev server: %w (is another `worker --dev` or `temporal server start-dev` running? choose other ports with --dev-port and --ui-port)", err)
+		}
+		return fmt.Errorf("start dev server: %w", err)
 	}
-	cleanups = append(cleanups, func() {
-		if err := snk.Close(); err != nil {
-			logger.Warn("close sink", "error", err)
+	r.cleanups = append(r.cleanups, func() {
+		if err := srv.Stop(); err != nil {
+			r.logger.Warn("stop dev server", "error", err)
 		}
 	})
+	r.connOpts.HostPort = srv.FrontendAddress()
+	r.ui = srv.UIAddress()
+	return nil
+}
 
-	stopTimeout := o.stopTimeout
+// applyGlobalLimits puts the config file's global per-key limits
+// (ARCHITECTURE.md §Rate-limit layers) on the task queue. Without them the
+// per-worker limits still hold, so a failure is only logged; the error is
+// errStopped when the failure came from the stop signal.
+func (r *runner) applyGlobalLimits(ctx context.Context) error {
+	if r.cfg == nil {
+		return nil
+	}
+	limits := r.cfg.GlobalLimits()
+	if len(limits) == 0 {
+		return nil
+	}
+	_, namespace, _ := connect.Describe(r.connOpts)
+	if err := fairness.Apply(ctx, r.c, namespace, workflows.TaskQueue, limits); err != nil {
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		r.logger.Warn("cannot apply the global rate limits to the task queue; only the per-worker limits hold", "error", err)
+		return nil
+	}
+	r.logger.Info("global rate limits applied", "task_queue", workflows.TaskQueue, "limits", limits)
+	return nil
+}
+
+// openSink opens the destination; it is closed last of the worker's parts.
+func (r *runner) openSink(ctx context.Context) (sink.Sink, error) {
+	snk, err := engine.OpenSink(ctx, r.dsn)
+	if err != nil {
+		return nil, stoppedOr(ctx, fmt.Errorf("open sink %s (from %s): %w", sink.RedactDSN(r.dsn), r.sinkFrom, err))
+	}
+	r.cleanups = append(r.cleanups, func() {
+		if err := snk.Close(); err != nil {
+			r.logger.Warn("close sink", "error", err)
+		}
+	})
+	return snk, nil
+}
+
+// startWorker assembles the worker (engine.New) on snk, starts it, turns
+// health on and logs where it runs.
+func (r *runner) startWorker(snk sink.Sink) error {
+	stopTimeout := r.o.stopTimeout
 	if stopTimeout == 0 {
 		stopTimeout = -1 // engine: negative means stop at once
 	}
-	w := engine.NewWorker(c, engine.Options{
-		Activities: &activities.Activities{
-			Source:   source.NewClient(),
-			Sink:     snk,
-			Limits:   limits,
-			Observer: m,
-		},
+	w, _, err := engine.New(r.c, engine.Options{
+		Sink:                    snk,
+		Limits:                  r.limits,
+		Observer:                r.m,
 		StopTimeout:             stopTimeout,
-		MaxConcurrentActivities: o.maxActivities,
+		MaxConcurrentActivities: r.o.maxActivities,
 	})
+	if err != nil {
+		return err
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %q: %w", workflows.TaskQueue, err)
 	}
-	m.SetHealthy(true)
-
+	r.w = w
+	r.m.SetHealthy(true)
+	hostPort, namespace, useTLS := connect.Describe(r.connOpts)
 	attrs := []any{
 		"temporal", hostPort, "namespace", namespace, "tls", useTLS,
-		"task_queue", workflows.TaskQueue, "sink", sink.RedactDSN(dsn), "sink_from", sinkFrom,
-		"metrics", metricsURL(o.metrics),
+		"task_queue", workflows.TaskQueue, "sink", sink.RedactDSN(r.dsn), "sink_from", r.sinkFrom,
+		"metrics", metricsURL(r.o.metrics),
 	}
-	if o.dev {
-		attrs = append(attrs, "ui", uiAddress)
+	if r.o.dev {
+		attrs = append(attrs, "ui", r.ui)
 	}
-	logger.Info("worker running", attrs...)
-
-	<-ctx.Done()
-	logger.Info(stoppingMessage, "stop_timeout", o.stopTimeout)
-	m.SetHealthy(false)
-	w.Stop() // returns once the activities in flight have returned
-	logger.Info("worker stopped")
+	r.logger.Info("worker running", attrs...)
 	return nil
+}
+
+// wait runs the worker until ctx is done, then stops it gracefully: the
+// activities in flight return (or are cancelled after --stop-timeout).
+func (r *runner) wait(ctx context.Context) {
+	<-ctx.Done()
+	r.logger.Info(stoppingMessage, "stop_timeout", r.o.stopTimeout)
+	r.m.SetHealthy(false)
+	r.w.Stop() // returns once the activities in flight have returned
+	r.logger.Info("worker stopped")
 }
 
 // serveMetrics listens on addr (failing at once if it cannot) and serves m's

@@ -28,6 +28,7 @@ import (
 
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
+	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
@@ -454,7 +455,7 @@ func duplicates(sorted []string) []string {
 // openSink opens the destination from the test process, closed when t ends.
 func openSink(ctx context.Context, t *testing.T, dsn string) sink.Sink {
 	t.Helper()
-	s, err := sink.Open(ctx, dsn)
+	s, err := engine.OpenSink(ctx, dsn)
 	require.NoError(t, err, "open sink %s", sink.RedactDSN(dsn))
 	t.Cleanup(func() { _ = s.Close() })
 	return s

@@ -23,7 +23,6 @@ import (
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
-	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
@@ -70,7 +69,7 @@ func newEnv(t *testing.T) *env {
 	err := connect.EnsureSearchAttributes(ctx, e.c, e.ts.GetDefaultNamespace(), workflows.SearchAttributes())
 	require.NoError(t, err, "register search attributes, as a worker does at start")
 	e.sinkPath = filepath.Join(t.TempDir(), "dest.db")
-	s, err := sink.Open(ctx, "sqlite://"+e.sinkPath)
+	s, err := engine.OpenSink(ctx, "sqlite://"+e.sinkPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	e.sink = s
@@ -89,22 +88,16 @@ type workerOptions struct {
 // stopped at the end of the test unless the test stops it first.
 func (e *env) startWorker(o workerOptions) worker.Worker {
 	e.t.Helper()
-	if o.limits == nil {
-		o.limits = ratelimit.NewRegistry(ratelimit.Options{})
-	}
-	acts := &activities.Activities{
-		Source:         source.NewClient(),
-		Sink:           e.sink,
-		Limits:         o.limits,
-		Observer:       o.observer,
-		HeartbeatEvery: 200 * time.Millisecond,
-	}
-	w := engine.NewWorker(e.c, engine.Options{
-		Activities:              acts,
+	w, _, err := engine.New(e.c, engine.Options{
+		Sink:                    e.sink,
+		Limits:                  o.limits,
+		Observer:                o.observer,
+		HeartbeatEvery:          200 * time.Millisecond,
 		TaskQueue:               e.tq,
 		StopTimeout:             o.stopTimeout,
 		MaxConcurrentActivities: o.slots,
 	})
+	require.NoError(e.t, err)
 	require.NoError(e.t, w.Start())
 	stopped := false
 	var mu sync.Mutex

@@ -18,13 +18,9 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/devserver"
-	"github.com/syncflow/syncflow/ratelimit"
-	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
@@ -88,13 +84,11 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	c, err := client.Dial(client.Options{HostPort: srv.FrontendAddress(), Namespace: srv.Namespace()})
 	require.NoError(t, err)
 	t.Cleanup(c.Close)
-	dest, err := sink.Open(ctx, "sqlite://"+filepath.Join(t.TempDir(), "dest.db"))
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "dest.db"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = dest.Close() })
-	w := engine.NewWorker(c, engine.Options{Activities: &activities.Activities{
-		Source: source.NewClient(), Sink: dest, Limits: ratelimit.NewRegistry(ratelimit.Options{}),
-		HeartbeatEvery: 200 * time.Millisecond,
-	}})
+	w, _, err := engine.New(c, engine.Options{Sink: dest, HeartbeatEvery: 200 * time.Millisecond})
+	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 

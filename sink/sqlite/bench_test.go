@@ -1,4 +1,4 @@
-package sink
+package sqlite
 
 import (
 	"fmt"
@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/sink/sinktest"
 	"github.com/syncflow/syncflow/task"
 )
 
@@ -16,7 +18,7 @@ func BenchmarkCommitSQLite(b *testing.B) {
 	const perPage = 500
 	for _, mode := range []string{"insert", "update"} {
 		b.Run(mode, func(b *testing.B) {
-			s, err := OpenSQLite(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
+			s, err := Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
 			require.NoError(b, err)
 			defer func() { require.NoError(b, s.Close()) }()
 			pages := 0
@@ -26,10 +28,8 @@ func BenchmarkCommitSQLite(b *testing.B) {
 				if mode == "update" {
 					prefix = "same"
 				}
-				cp := Checkpoint{
-					TaskID: "bench", DatasetID: "d", Position: task.Position{Generation: "g", Cursor: prefix, Pages: int64(pages), Records: int64(pages * perPage)},
-				}
-				if err := s.Commit(b.Context(), cp, makePage(prefix, perPage, "some tag to make the record a little longer")); err != nil {
+				cp := sink.Checkpoint{TaskID: "bench", DatasetID: "d", Position: task.Position{Generation: "g", Cursor: prefix, Pages: int64(pages), Records: int64(pages * perPage)}}
+				if err := s.Commit(b.Context(), cp, sinktest.MakePage(prefix, perPage, "some tag to make the record a little longer")); err != nil {
 					b.Fatal(err)
 				}
 			}

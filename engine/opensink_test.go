@@ -1,4 +1,4 @@
-package sink
+package engine_test
 
 import (
 	"os"
@@ -7,9 +7,11 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncflow/syncflow/engine"
 )
 
-func TestOpenSQLitePaths(t *testing.T) {
+func TestOpenSinkSQLitePaths(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir) // relative paths resolve here
 	tests := []struct {
@@ -23,7 +25,7 @@ func TestOpenSQLitePaths(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Open(t.Context(), tt.dsn)
+			s, err := engine.OpenSink(t.Context(), tt.dsn)
 			require.NoError(t, err)
 			require.NoError(t, s.Close())
 			_, err = os.Stat(tt.file)
@@ -32,7 +34,7 @@ func TestOpenSQLitePaths(t *testing.T) {
 	}
 }
 
-func TestOpenRejects(t *testing.T) {
+func TestOpenSinkRejects(t *testing.T) {
 	tests := []struct {
 		name     string
 		dsn      string
@@ -51,7 +53,7 @@ func TestOpenRejects(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			s, err := Open(t.Context(), tt.dsn)
+			s, err := engine.OpenSink(t.Context(), tt.dsn)
 			require.Error(t, err)
 			assert.Nil(t, s)
 			for _, c := range tt.contains {
@@ -60,24 +62,6 @@ func TestOpenRejects(t *testing.T) {
 			if tt.secret != "" {
 				assert.NotContains(t, err.Error(), tt.secret)
 			}
-		})
-	}
-}
-
-func TestRedactDSN(t *testing.T) {
-	tests := []struct {
-		dsn, want string
-	}{
-		{"postgres://app:s3cret@db:5432/x?sslmode=disable", "postgres://app:xxxxx@db:5432/x?sslmode=disable"},
-		{"postgres://app@db/x", "postgres://app@db/x"},
-		{"postgres://db/x?password=s3cret&user=app", "postgres://db/x?password=xxxxx&user=app"},
-		{"sqlite:///var/lib/s.db", "sqlite:///var/lib/s.db"},
-		{"host=db user=app password=s3cret", "host=db user=app password=xxxxx"},
-		{"postgres://app:s3cret@db:bad port/x", "postgres://app:xxxxx@db:bad port/x"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.dsn, func(t *testing.T) {
-			assert.Equal(t, tt.want, RedactDSN(tt.dsn))
 		})
 	}
 }

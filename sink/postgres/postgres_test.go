@@ -1,4 +1,4 @@
-package sink
+package postgres
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/sink/sinktest"
 	"github.com/syncflow/syncflow/task"
 )
 
@@ -21,8 +23,9 @@ import (
 // database the tests may create schemas in (.ci/postgres.sh prints one).
 const postgresEnv = "SYNCFLOW_TEST_POSTGRES"
 
-// storedData implements dataReader for the contract.
-func (p *Postgres) storedData(ctx context.Context, datasetID, key string) (string, bool, error) {
+// storedData is the contract's sinktest.Reader.
+func storedData(ctx context.Context, s sink.Sink, datasetID, key string) (string, bool, error) {
+	p := s.(*Sink)
 	var data string
 	err := p.pool.QueryRow(ctx, `SELECT data::text FROM syncflow_records WHERE dataset = $1 AND key = $2`, datasetID, key).Scan(&data)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -88,7 +91,7 @@ func postgresDSNFor(t *testing.T) string {
 	return dsn
 }
 
-func openPostgresForTest(t *testing.T) Sink {
+func openPostgresForTest(t *testing.T) sink.Sink {
 	t.Helper()
 	s, err := Open(t.Context(), postgresDSNFor(t))
 	require.NoError(t, err)
@@ -98,34 +101,34 @@ func openPostgresForTest(t *testing.T) Sink {
 
 func TestPostgresContract(t *testing.T) {
 	postgresDSN(t)
-	runContract(t, openPostgresForTest)
+	sinktest.Run(t, openPostgresForTest, storedData)
 }
 
 // Workers starting together all create the schema at once: none may fail.
 func TestPostgresConcurrentSchemaCreation(t *testing.T) {
 	dsn := postgresDSNFor(t)
 	const workers = 8
-	sinks := make([]*Postgres, workers)
+	sinks := make([]*Sink, workers)
 	errs := make([]error, workers)
 	var wg sync.WaitGroup
 	for i := range workers {
-		wg.Go(func() { sinks[i], errs[i] = OpenPostgres(context.Background(), dsn) })
+		wg.Go(func() { sinks[i], errs[i] = Open(context.Background(), dsn) })
 	}
 	wg.Wait()
 	for i := range workers {
 		require.NoError(t, errs[i], "worker %d", i)
 		t.Cleanup(func() { assert.NoError(t, sinks[i].Close()) })
 	}
-	require.NoError(t, sinks[0].Commit(t.Context(), Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: 1}}, makePage("k", 3, "v")))
-	assert.Equal(t, int64(3), mustCount(t, sinks[workers-1], "d"))
+	require.NoError(t, sinks[0].Commit(t.Context(), sink.Checkpoint{TaskID: "t", DatasetID: "d", Position: task.Position{Pages: 1}}, sinktest.MakePage("k", 3, "v")))
+	assert.Equal(t, int64(3), sinktest.MustCount(t, sinks[workers-1], "d"))
 }
 
 func TestPostgresRefusesNewerSchema(t *testing.T) {
-	s := openPostgresForTest(t).(*Postgres)
+	s := openPostgresForTest(t).(*Sink)
 	_, err := s.pool.Exec(t.Context(), `UPDATE syncflow_schema SET version = 99`)
 	require.NoError(t, err)
 
-	_, err = OpenPostgres(t.Context(), postgresDSNFor(t))
+	_, err = Open(t.Context(), postgresDSNFor(t))
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "schema version 99 is newer")
 }

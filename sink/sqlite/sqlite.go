@@ -1,4 +1,7 @@
-package sink
+// Package sqlite is the SQLite driver of package sink: a pure-Go (no cgo)
+// Sink on one database file. See package sink for the protocol and the
+// tables, and ARCHITECTURE.md §Sink protocol.
+package sqlite
 
 import (
 	"context"
@@ -13,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
+	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
 )
@@ -78,10 +82,10 @@ const (
 	sqliteCount = `SELECT count(*) FROM syncflow_records WHERE dataset = ?`
 )
 
-// SQLite is a Sink on a SQLite file (pure Go, no cgo). It is safe for
-// concurrent use: writes are serialised through one connection, reads use a
-// small pool of read-only connections.
-type SQLite struct {
+// Sink is a sink.Sink on a SQLite file. It is safe for concurrent use:
+// writes are serialised through one connection, reads use a small pool of
+// read-only connections.
+type Sink struct {
 	path string
 	w    *sql.DB // one connection, transactions BEGIN IMMEDIATE
 	r    *sql.DB // read-only connections
@@ -92,11 +96,17 @@ type SQLite struct {
 	closeErr  error
 }
 
-var _ Sink = (*SQLite)(nil)
+var _ sink.Sink = (*Sink)(nil)
 
-// OpenSQLite opens (creating it and its parent directories if needed) the
-// SQLite file at path and brings its schema up to date.
-func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
+// Open opens (creating it and its parent directories if needed) the SQLite
+// file at path and brings its schema up to date.
+func Open(ctx context.Context, path string) (*Sink, error) {
+	s, err := open(ctx, path)
+	return s, classified(err)
+}
+
+// open is Open without the classification of its error.
+func open(ctx context.Context, path string) (*Sink, error) {
 	if path == "" {
 		return nil, errors.New("open sqlite: empty file path")
 	}
@@ -125,7 +135,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 	w.SetMaxIdleConns(1)
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
-	s := &SQLite{path: path, w: w}
+	s := &Sink{path: path, w: w}
 	if err := s.migrate(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
@@ -148,7 +158,7 @@ func OpenSQLite(ctx context.Context, path string) (*SQLite, error) {
 
 // migrate creates or upgrades the schema, in one IMMEDIATE transaction so
 // that processes opening the same file at once do it one after the other.
-func (s *SQLite) migrate(ctx context.Context) error {
+func (s *Sink) migrate(ctx context.Context) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("open sqlite %q: begin schema: %w", s.path, err)
@@ -183,8 +193,9 @@ func (s *SQLite) migrate(ctx context.Context) error {
 
 // Commit upserts records into dataset cp.DatasetID and writes cp in one
 // transaction. See Sink.
-func (s *SQLite) Commit(ctx context.Context, cp Checkpoint, records []source.Record) (err error) {
-	state, err := commitState(cp)
+func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.Record) (err error) {
+	defer func() { err = classified(err) }()
+	state, err := sink.CheckCommit(cp)
 	if err != nil {
 		return fmt.Errorf("sqlite commit: %w", err)
 	}
@@ -208,10 +219,10 @@ func (s *SQLite) Commit(ctx context.Context, cp Checkpoint, records []source.Rec
 	} else if n == 0 {
 		var stored int64
 		if err := tx.QueryRowContext(ctx, `SELECT pages FROM syncflow_checkpoints WHERE task_id = ?`, cp.TaskID).Scan(&stored); err != nil {
-			return fmt.Errorf("sqlite commit task %q: page %d: %w", cp.TaskID, cp.Pages, ErrStaleCheckpoint)
+			return fmt.Errorf("sqlite commit task %q: page %d: %w", cp.TaskID, cp.Pages, sink.ErrStaleCheckpoint)
 		}
 		return fmt.Errorf("sqlite commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
-			cp.TaskID, cp.Pages, cp.Generation, stored, ErrStaleCheckpoint)
+			cp.TaskID, cp.Pages, cp.Generation, stored, sink.ErrStaleCheckpoint)
 	}
 	stmt := tx.StmtContext(ctx, s.upsertRecord)
 	for i, r := range records {
@@ -227,28 +238,30 @@ func (s *SQLite) Commit(ctx context.Context, cp Checkpoint, records []source.Rec
 }
 
 // Load returns the checkpoint of a task; ok is false when there is none.
-func (s *SQLite) Load(ctx context.Context, taskID string) (Checkpoint, bool, error) {
-	cp := Checkpoint{TaskID: taskID}
+func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bool, err error) {
+	defer func() { err = classified(err) }()
+	cp := sink.Checkpoint{TaskID: taskID}
 	var state, updated string
-	err := s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+	err = s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
 		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Checkpoint{}, false, nil
+		return sink.Checkpoint{}, false, nil
 	}
 	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("sqlite load task %q: %w", taskID, err)
+		return sink.Checkpoint{}, false, fmt.Errorf("sqlite load task %q: %w", taskID, err)
 	}
 	cp.State = task.State(state)
 	if cp.UpdatedAt, err = time.Parse(timeLayout, updated); err != nil {
-		return Checkpoint{}, false, fmt.Errorf("sqlite load task %q: updated_at: %w", taskID, err)
+		return sink.Checkpoint{}, false, fmt.Errorf("sqlite load task %q: updated_at: %w", taskID, err)
 	}
 	return cp, true, nil
 }
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (s *SQLite) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error {
-	if err := checkSetState(taskID, datasetID, state); err != nil {
+func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) (err error) {
+	defer func() { err = classified(err) }()
+	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("sqlite set state: %w", err)
 	}
 	now := time.Now().UTC().Format(timeLayout)
@@ -259,7 +272,8 @@ func (s *SQLite) SetState(ctx context.Context, taskID, datasetID string, state t
 }
 
 // Count returns the number of records stored for a dataset.
-func (s *SQLite) Count(ctx context.Context, datasetID string) (int64, error) {
+func (s *Sink) Count(ctx context.Context, datasetID string) (_ int64, err error) {
+	defer func() { err = classified(err) }()
 	var n int64
 	if err := s.r.QueryRowContext(ctx, sqliteCount, datasetID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("sqlite count dataset %q: %w", datasetID, err)
@@ -269,7 +283,7 @@ func (s *SQLite) Count(ctx context.Context, datasetID string) (int64, error) {
 
 // Close closes the database; the data is in the file. Closing twice is
 // harmless.
-func (s *SQLite) Close() error {
+func (s *Sink) Close() error {
 	s.closeOnce.Do(func() {
 		var errs []error
 		if s.upsertRecord != nil {
@@ -280,37 +294,8 @@ func (s *SQLite) Close() error {
 		}
 		errs = append(errs, s.w.Close())
 		if err := errors.Join(errs...); err != nil {
-			s.closeErr = fmt.Errorf("sqlite close %q: %w", s.path, err)
+			s.closeErr = classified(fmt.Errorf("sqlite close %q: %w", s.path, err))
 		}
 	})
 	return s.closeErr
-}
-
-// commitState validates cp and returns the state to store.
-func commitState(cp Checkpoint) (task.State, error) {
-	if cp.TaskID == "" || cp.DatasetID == "" {
-		return "", fmt.Errorf("checkpoint needs a task ID and a dataset ID (task %q, dataset %q)", cp.TaskID, cp.DatasetID)
-	}
-	if cp.Pages < 0 || cp.Records < 0 {
-		return "", fmt.Errorf("task %q: negative counters (pages %d, records %d)", cp.TaskID, cp.Pages, cp.Records)
-	}
-	state := cp.State
-	if state == "" {
-		state = task.Running
-	}
-	if !validState(state) {
-		return "", fmt.Errorf("task %q: unknown state %q", cp.TaskID, state)
-	}
-	return state, nil
-}
-
-// checkSetState validates the arguments of SetState.
-func checkSetState(taskID, datasetID string, state task.State) error {
-	if taskID == "" || datasetID == "" {
-		return fmt.Errorf("need a task ID and a dataset ID (task %q, dataset %q)", taskID, datasetID)
-	}
-	if !validState(state) {
-		return fmt.Errorf("task %q: unknown state %q", taskID, state)
-	}
-	return nil
 }

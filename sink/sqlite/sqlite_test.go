@@ -1,4 +1,4 @@
-package sink
+package sqlite
 
 import (
 	"context"
@@ -12,11 +12,14 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/sink/sinktest"
 	"github.com/syncflow/syncflow/task"
 )
 
-// storedData implements dataReader for the contract.
-func (s *SQLite) storedData(ctx context.Context, datasetID, key string) (string, bool, error) {
+// storedData is the contract's sinktest.Reader.
+func storedData(ctx context.Context, snk sink.Sink, datasetID, key string) (string, bool, error) {
+	s := snk.(*Sink)
 	var data string
 	err := s.r.QueryRowContext(ctx, `SELECT data FROM syncflow_records WHERE dataset = ? AND key = ?`, datasetID, key).Scan(&data)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -35,20 +38,20 @@ func sqlitePathFor(t *testing.T) string {
 	return filepath.Join(dir.(string), "nested", "dir", "sink.db")
 }
 
-func openSQLiteForTest(t *testing.T) Sink {
+func openSQLiteForTest(t *testing.T) sink.Sink {
 	t.Helper()
-	s, err := Open(t.Context(), "sqlite://"+sqlitePathFor(t))
+	s, err := OpenDSN(t.Context(), "sqlite://"+sqlitePathFor(t))
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Close()) })
 	return s
 }
 
 func TestSQLiteContract(t *testing.T) {
-	runContract(t, openSQLiteForTest)
+	sinktest.Run(t, openSQLiteForTest, storedData)
 }
 
 func TestSQLiteSettings(t *testing.T) {
-	s := openSQLiteForTest(t).(*SQLite)
+	s := openSQLiteForTest(t).(*Sink)
 	tests := []struct {
 		pragma string
 		want   string
@@ -76,11 +79,11 @@ func TestSQLiteSettings(t *testing.T) {
 func TestSQLiteSharedFile(t *testing.T) {
 	path := sqlitePathFor(t)
 	const sinks, tasks, pages = 4, 3, 5
-	opened := make([]*SQLite, sinks)
+	opened := make([]*Sink, sinks)
 	errs := make([]error, sinks)
 	var wg sync.WaitGroup
 	for i := range sinks {
-		wg.Go(func() { opened[i], errs[i] = OpenSQLite(context.Background(), path) })
+		wg.Go(func() { opened[i], errs[i] = Open(context.Background(), path) })
 	}
 	wg.Wait()
 	for i := range sinks {
@@ -94,8 +97,8 @@ func TestSQLiteSharedFile(t *testing.T) {
 			wg.Go(func() {
 				id := fmt.Sprintf("sink%d-task%d", i, j)
 				for p := 1; p <= pages; p++ {
-					cp := Checkpoint{TaskID: id, DatasetID: "d", Position: task.Position{Pages: int64(p), Cursor: fmt.Sprint(p)}}
-					if err := s.Commit(context.Background(), cp, makePage(fmt.Sprintf("%s-p%d", id, p), 10, "v")); err != nil {
+					cp := sink.Checkpoint{TaskID: id, DatasetID: "d", Position: task.Position{Pages: int64(p), Cursor: fmt.Sprint(p)}}
+					if err := s.Commit(context.Background(), cp, sinktest.MakePage(fmt.Sprintf("%s-p%d", id, p), 10, "v")); err != nil {
 						commitErrs <- err
 						return
 					}
@@ -108,7 +111,7 @@ func TestSQLiteSharedFile(t *testing.T) {
 	for err := range commitErrs {
 		require.NoError(t, err)
 	}
-	assert.Equal(t, int64(sinks*tasks*pages*10), mustCount(t, opened[0], "d"))
+	assert.Equal(t, int64(sinks*tasks*pages*10), sinktest.MustCount(t, opened[0], "d"))
 }
 
 func TestSQLiteRefusesNewerSchema(t *testing.T) {
@@ -119,7 +122,7 @@ func TestSQLiteRefusesNewerSchema(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, db.Close())
 
-	_, err = OpenSQLite(t.Context(), path)
+	_, err = Open(t.Context(), path)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "schema version 99 is newer")
 }

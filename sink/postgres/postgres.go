@@ -1,17 +1,33 @@
-package sink
+// Package postgres is the PostgreSQL driver of package sink, on a pgx
+// connection pool. See package sink for the protocol and the tables, and
+// ARCHITECTURE.md §Sink protocol.
+package postgres
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
 )
+
+// DSN prefixes of a PostgreSQL destination (any libpq URL).
+const (
+	Scheme           = "postgres://"
+	SchemePostgreSQL = "postgresql://"
+)
+
+// IsDSN reports whether dsn names a PostgreSQL destination.
+func IsDSN(dsn string) bool {
+	return strings.HasPrefix(dsn, Scheme) || strings.HasPrefix(dsn, SchemePostgreSQL)
+}
 
 // pgSchemaLock is the pg_advisory_xact_lock key that serialises schema
 // creation and migration across workers ("syncflow" in ASCII).
@@ -75,31 +91,37 @@ const (
 	pgCount = `SELECT count(*) FROM syncflow_records WHERE dataset = $1`
 )
 
-// Postgres is a Sink on a PostgreSQL database, through a pgx connection
+// Sink is a sink.Sink on a PostgreSQL database, through a pgx connection
 // pool. It is safe for concurrent use.
-type Postgres struct {
+type Sink struct {
 	pool *pgxpool.Pool
 }
 
-var _ Sink = (*Postgres)(nil)
+var _ sink.Sink = (*Sink)(nil)
 
-// OpenPostgres connects to the PostgreSQL database of dsn (a postgres:// or
+// Open connects to the PostgreSQL database of dsn (a postgres:// or
 // postgresql:// URL; pool_max_conns and runtime parameters such as
 // search_path are honoured) and brings its schema up to date.
-func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
+func Open(ctx context.Context, dsn string) (*Sink, error) {
+	p, err := open(ctx, dsn)
+	return p, classified(err)
+}
+
+// open is Open without the classification of its error.
+func open(ctx context.Context, dsn string) (*Sink, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
 		// The parser's message may quote the DSN: do not pass it on.
-		return nil, fmt.Errorf("open postgres %q: invalid DSN", RedactDSN(dsn))
+		return nil, fmt.Errorf("open postgres %q: invalid DSN", sink.RedactDSN(dsn))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("open postgres %q: %w", RedactDSN(dsn), err)
+		return nil, fmt.Errorf("open postgres %q: %w", sink.RedactDSN(dsn), err)
 	}
-	p := &Postgres{pool: pool}
+	p := &Sink{pool: pool}
 	if err := p.migrate(ctx); err != nil {
 		pool.Close()
-		return nil, fmt.Errorf("open postgres %q: %w", RedactDSN(dsn), err)
+		return nil, fmt.Errorf("open postgres %q: %w", sink.RedactDSN(dsn), err)
 	}
 	return p, nil
 }
@@ -107,7 +129,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 // migrate creates or upgrades the schema under a transaction-scoped
 // advisory lock: workers starting together take turns, and the later ones
 // find the tables there.
-func (p *Postgres) migrate(ctx context.Context) error {
+func (p *Sink) migrate(ctx context.Context) error {
 	tx, err := p.pool.Begin(ctx)
 	if err != nil {
 		return fmt.Errorf("begin schema: %w", err)
@@ -154,8 +176,9 @@ func (p *Postgres) migrate(ctx context.Context) error {
 
 // Commit upserts records into dataset cp.DatasetID and writes cp in one
 // transaction. See Sink.
-func (p *Postgres) Commit(ctx context.Context, cp Checkpoint, records []source.Record) error {
-	state, err := commitState(cp)
+func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.Record) (err error) {
+	defer func() { err = classified(err) }()
+	state, err := sink.CheckCommit(cp)
 	if err != nil {
 		return fmt.Errorf("postgres commit: %w", err)
 	}
@@ -173,10 +196,10 @@ func (p *Postgres) Commit(ctx context.Context, cp Checkpoint, records []source.R
 	if tag.RowsAffected() == 0 {
 		var stored int64
 		if err := tx.QueryRow(ctx, `SELECT pages FROM syncflow_checkpoints WHERE task_id = $1`, cp.TaskID).Scan(&stored); err != nil {
-			return fmt.Errorf("postgres commit task %q: page %d: %w", cp.TaskID, cp.Pages, ErrStaleCheckpoint)
+			return fmt.Errorf("postgres commit task %q: page %d: %w", cp.TaskID, cp.Pages, sink.ErrStaleCheckpoint)
 		}
 		return fmt.Errorf("postgres commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
-			cp.TaskID, cp.Pages, cp.Generation, stored, ErrStaleCheckpoint)
+			cp.TaskID, cp.Pages, cp.Generation, stored, sink.ErrStaleCheckpoint)
 	}
 	if len(records) > 0 {
 		keys := make([]string, len(records))
@@ -195,16 +218,17 @@ func (p *Postgres) Commit(ctx context.Context, cp Checkpoint, records []source.R
 }
 
 // Load returns the checkpoint of a task; ok is false when there is none.
-func (p *Postgres) Load(ctx context.Context, taskID string) (Checkpoint, bool, error) {
-	cp := Checkpoint{TaskID: taskID}
+func (p *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bool, err error) {
+	defer func() { err = classified(err) }()
+	cp := sink.Checkpoint{TaskID: taskID}
 	var state string
-	err := p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+	err = p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
 		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &cp.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Checkpoint{}, false, nil
+		return sink.Checkpoint{}, false, nil
 	}
 	if err != nil {
-		return Checkpoint{}, false, fmt.Errorf("postgres load task %q: %w", taskID, err)
+		return sink.Checkpoint{}, false, fmt.Errorf("postgres load task %q: %w", taskID, err)
 	}
 	cp.State = task.State(state)
 	cp.UpdatedAt = cp.UpdatedAt.UTC()
@@ -213,8 +237,9 @@ func (p *Postgres) Load(ctx context.Context, taskID string) (Checkpoint, bool, e
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (p *Postgres) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error {
-	if err := checkSetState(taskID, datasetID, state); err != nil {
+func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) (err error) {
+	defer func() { err = classified(err) }()
+	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("postgres set state: %w", err)
 	}
 	if _, err := p.pool.Exec(ctx, pgSetState, taskID, datasetID, string(state), message, time.Now().UTC()); err != nil {
@@ -224,7 +249,8 @@ func (p *Postgres) SetState(ctx context.Context, taskID, datasetID string, state
 }
 
 // Count returns the number of records stored for a dataset.
-func (p *Postgres) Count(ctx context.Context, datasetID string) (int64, error) {
+func (p *Sink) Count(ctx context.Context, datasetID string) (_ int64, err error) {
+	defer func() { err = classified(err) }()
 	var n int64
 	if err := p.pool.QueryRow(ctx, pgCount, datasetID).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres count dataset %q: %w", datasetID, err)
@@ -233,7 +259,7 @@ func (p *Postgres) Count(ctx context.Context, datasetID string) (int64, error) {
 }
 
 // Close closes the connection pool, waiting for connections in use.
-func (p *Postgres) Close() error {
+func (p *Sink) Close() error {
 	p.pool.Close()
 	return nil
 }
