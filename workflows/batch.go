@@ -627,7 +627,7 @@ func childFailureMessage(err error) string {
 	if errors.As(err, &app) && app.HasDetails() && app.Details(&f) == nil && f.Message != "" {
 		return f.Message
 	}
-	return failureMessage(err)
+	return sferrors.Message(err)
 }
 
 // truncate cuts s to at most n bytes on a rune boundary, marking the cut.

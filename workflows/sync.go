@@ -334,7 +334,7 @@ func (r *syncRun) cancelled() error {
 // batch (or any caller) reads the class from the top of the chain.
 func (r *syncRun) fail(class sferrors.Class, cause error) error {
 	ctx, p, in := r.ctx, &r.p, r.in
-	msg := failureMessage(cause)
+	msg := sferrors.Message(cause)
 	p.LastErrorClass, p.LastError = string(class), msg
 	setState(ctx, p, task.Failed)
 	workflow.GetLogger(ctx).Error("sync failed", "class", string(class), "error", msg)
@@ -357,16 +357,6 @@ func (r *syncRun) fail(class sferrors.Class, cause error) error {
 type SyncFailure struct {
 	Class   sferrors.Class `json:"class"`
 	Message string         `json:"message"`
-}
-
-// failureMessage is the innermost application error's message: the
-// classified failure without the activity wrapper's boilerplate.
-func failureMessage(err error) string {
-	var app *temporal.ApplicationError
-	if errors.As(err, &app) {
-		return app.Message()
-	}
-	return err.Error()
 }
 
 // setState records the task's state in p and in the SyncState search
