@@ -1,7 +1,12 @@
 package main
 
 import (
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/spf13/pflag"
 
 	"github.com/stretchr/testify/require"
 )
@@ -41,4 +46,28 @@ func TestHelpOfAnUnknownCommand(t *testing.T) {
 	require.Equal(t, exitUsage, r.code)
 	require.Contains(t, r.stderr, `unknown command "frobnicate"`)
 	require.Empty(t, r.stdout)
+}
+
+// TestReadmeCLIReference holds README's CLI reference to the real CLI: every
+// command has a row, and every flag of a command is named in its row.
+func TestReadmeCLIReference(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "README.md"))
+	require.NoError(t, err)
+	rows := map[string]string{}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if rest, ok := strings.CutPrefix(line, "| `starter "); ok {
+			name, _, _ := strings.Cut(rest, " ")
+			rows[strings.TrimRight(name, "`")] += line
+		}
+	}
+	root := (&app{}).rootCommand()
+	for _, c := range root.Commands() {
+		row, ok := rows[c.Name()]
+		require.True(t, ok, "README's CLI reference has no row for `starter %s`", c.Name())
+		c.Flags().VisitAll(func(f *pflag.Flag) {
+			if f.Name != "help" {
+				require.Contains(t, row, "--"+f.Name, "README's row for `starter %s` does not name --%s", c.Name(), f.Name)
+			}
+		})
+	}
 }

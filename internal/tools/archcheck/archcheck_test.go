@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -165,5 +166,31 @@ func TestModuleImports(t *testing.T) {
 	}
 	for _, p := range problems {
 		t.Error(p)
+	}
+}
+
+// TestReadmeLayout checks the README layout check on a fixture: a package
+// the table leaves out and a row naming a path that does not exist are both
+// reported.
+func TestReadmeLayout(t *testing.T) {
+	doc := "# x\n\n## How to find your way around\n\n| path | what |\n| --- | --- |\n" +
+		"| `a/`, `a/b` | x |\n| `gone/` | y |\n\n## Next\n\n| `c/` | not in the section |\n"
+	paths, err := readmePaths(strings.NewReader(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := t.TempDir()
+	for _, d := range []string{"a/b", "c"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := compareReadme(root, paths, map[string][]string{"a": nil, "a/b": nil, "c": nil})
+	want := []string{
+		"README.md:8: gone is in the layout table but does not exist",
+		"c: package missing from the layout table in README.md (## How to find your way around)",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("compareReadme = %q, want %q", got, want)
 	}
 }

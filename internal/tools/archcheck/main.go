@@ -21,6 +21,9 @@
 //
 //	go run ./internal/tools/archcheck
 //
+// It also checks that README.md's layout table (section "How to find your
+// way around") names every package and no path that does not exist.
+//
 // The test of this package runs the same check, so `go test ./...`
 // enforces it.
 package main
@@ -72,5 +75,9 @@ func checkModule() ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	return compare(table, pkgs), nil
+	readme, err := checkReadme(root, pkgs)
+	if err != nil {
+		return nil, err
+	}
+	return append(compare(table, pkgs), readme...), nil
 }
