@@ -70,6 +70,10 @@ func Parse(spec string) (Bindings, error) {
 	return b, nil
 }
 
+// Host checks a binding's host (a host name or IP address with an optional
+// port, IPv6 with a port in brackets) and returns it as bindings hold it.
+func Host(h string) (string, error) { return normalizeHost(h) }
+
 // Add binds name to hosts, which must already be normalized (as Parse and
 // Host return them), keeping earlier bindings of name.
 func (b Bindings) Add(name string, hosts ...string) {
