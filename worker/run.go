@@ -169,6 +169,11 @@ func (r *runner) bindSecrets() error {
 		}
 	}
 	b.Merge(r.o.secrets)
+	for name := range r.o.secrets {
+		if _, ok := lookup(r.env, name); !ok {
+			r.logger.Warn("a bound secret is not set in the worker's environment; requests that need it will fail", "variable", name)
+		}
+	}
 	r.secrets = secrets.New(b, func(k string) (string, bool) { return lookup(r.env, k) })
 	if len(b) > 0 {
 		r.logger.Info("secrets bound: each is sent only to these hosts", "secrets", b.String())
