@@ -17,6 +17,7 @@ import (
 
 	"github.com/syncflow/syncflow/activities"
 	"github.com/syncflow/syncflow/ratelimit"
+	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
@@ -38,8 +39,12 @@ type Options struct {
 	// Sink is where pages and checkpoints are committed; required. The
 	// caller opens it (OpenSink) and closes it after stopping the worker.
 	Sink sink.Sink
-	// Source fetches pages; default source.NewClient().
+	// Source fetches pages; default source.NewClient with Secrets.
 	Source activities.Fetcher
+	// Secrets are the operator's secret bindings, through which the default
+	// Source resolves header ${NAME} references (ARCHITECTURE.md §Data flow,
+	// "Secret binding"); nil resolves none. Unused when Source is set.
+	Secrets *secrets.Resolver
 	// Limits is the worker's per-key request budget; default a new
 	// ratelimit.Registry.
 	Limits activities.Limiter
@@ -87,7 +92,7 @@ func newActivities(o Options) *activities.Activities {
 		HeartbeatEvery: o.HeartbeatEvery,
 	}
 	if a.Source == nil {
-		a.Source = source.NewClient()
+		a.Source = source.NewClient(source.WithSecrets(o.Secrets))
 	}
 	if a.Limits == nil {
 		a.Limits = ratelimit.NewRegistry(ratelimit.Options{})

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/syncflow/syncflow/secrets"
 )
 
 // BenchmarkFetch measures one page of 500 records (about 100 KB) from an
@@ -27,7 +29,7 @@ func BenchmarkFetch(b *testing.B) {
 		_, _ = w.Write(body)
 	}))
 	b.Cleanup(srv.Close)
-	c := NewClient(WithGetenv(func(string) (string, bool) { return "t0ken", true }))
+	c := NewClient(WithSecrets(secrets.New(secrets.Bindings{"TOKEN": {"127.0.0.1"}}, func(string) (string, bool) { return "t0ken", true })))
 	cfg := Config{
 		URL:        srv.URL + "/orders",
 		Headers:    map[string]string{"Authorization": "Bearer ${TOKEN}"},

@@ -9,13 +9,13 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/secrets"
 )
 
 // Client defaults.
@@ -37,7 +37,7 @@ var errTooManyRedirects = fmt.Errorf("more than %d redirects", MaxRedirects)
 // Client fetches pages from HTTP JSON APIs. It is safe for concurrent use.
 type Client struct {
 	hc        *http.Client
-	getenv    func(string) (string, bool)
+	secrets   *secrets.Resolver
 	now       func() time.Time
 	maxBytes  int64
 	timeout   time.Duration
@@ -63,10 +63,13 @@ func WithTransport(rt http.RoundTripper) Option {
 	return func(c *Client) { c.hc.Transport = rt }
 }
 
-// WithGetenv sets how header values' ${NAME} references are resolved
-// (default os.LookupEnv). It is called at request time.
-func WithGetenv(getenv func(string) (string, bool)) Option {
-	return func(c *Client) { c.getenv = getenv }
+// WithSecrets sets the operator's secret bindings through which header
+// values' ${NAME} references are resolved, at request time, for the
+// request's host (ARCHITECTURE.md §Data flow, "Secret binding"). Without it
+// (or with nil) no reference resolves: a request whose headers use one is
+// not sent and fails as invalid request.
+func WithSecrets(r *secrets.Resolver) Option {
+	return func(c *Client) { c.secrets = r }
 }
 
 // WithNow sets the clock used to interpret rate-limit hints (default time.Now).
@@ -95,7 +98,6 @@ func WithUserAgent(ua string) Option {
 func NewClient(opts ...Option) *Client {
 	c := &Client{
 		hc:        &http.Client{},
-		getenv:    os.LookupEnv,
 		now:       time.Now,
 		maxBytes:  DefaultMaxBytes,
 		timeout:   DefaultTimeout,
@@ -238,7 +240,9 @@ func (c *Client) limits(cfg Config) (time.Duration, int64) {
 }
 
 // newRequest builds the GET for pos. Configured headers go only to the
-// configured origin; the reqInfo in the request's context lets
+// configured origin, their ${NAME} references resolved for the request's
+// host through the operator's bindings (a refused one fails the request
+// before anything is sent); the reqInfo in the request's context lets
 // checkRedirect strip them if a redirect leaves it.
 func (c *Client) newRequest(ctx context.Context, cfg Config, pos position) (*http.Request, *sferrors.Error) {
 	reqURL := pos.url.String()
@@ -253,10 +257,18 @@ func (c *Client) newRequest(ctx context.Context, cfg Config, pos position) (*htt
 	if origin(pos.url) != info.origin {
 		return req, nil
 	}
+	host := secrets.URLHost(pos.url)
 	for name, value := range cfg.Headers {
-		v, err := expandEnv(value, c.getenv)
-		if err != nil {
+		v, err := c.secrets.Expand(value, host)
+		var se *secrets.Error
+		switch {
+		case errors.As(err, &se):
+			// Not the operator's to send there: nothing is sent.
+			return nil, fetchFailure(sferrors.InvalidRequest, reqURL, fmt.Errorf("header %s: %w", name, err))
+		case err != nil:
 			return nil, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("header %s: %w", name, err))
+		case hasControl(v):
+			return nil, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("header %s: its value, references resolved, holds a control character, not allowed in a header", name))
 		}
 		req.Header.Set(name, v)
 		info.names = append(info.names, name)

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/secrets"
 )
 
 const datasetSize = 23
@@ -118,8 +119,28 @@ func paginatedServer(t *testing.T) (*httptest.Server, *recorder) {
 	return srv, rec
 }
 
+// staticEnv resolves the names of env, each bound to the test servers'
+// host, from env.
 func staticEnv(env map[string]string) Option {
-	return WithGetenv(func(k string) (string, bool) { v, ok := env[k]; return v, ok })
+	return WithSecrets(localSecrets(func(k string) (string, bool) { v, ok := env[k]; return v, ok }, keys(env)...))
+}
+
+// localSecrets is a resolver binding names to 127.0.0.1 (httptest's host)
+// and looking values up through lookup.
+func localSecrets(lookup func(string) (string, bool), names ...string) *secrets.Resolver {
+	b := secrets.Bindings{}
+	for _, n := range names {
+		b.Add(n, "127.0.0.1")
+	}
+	return secrets.New(b, lookup)
+}
+
+func keys(m map[string]string) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }
 
 func TestFetchPagination(t *testing.T) {
@@ -379,12 +400,12 @@ func TestFetchResolvesEnvAtRequestTime(t *testing.T) {
 	srv, rec := headerServer(t, nil)
 	var mu sync.Mutex
 	env := map[string]string{"TOKEN": "first", "OTHER": "s3cr3t-other"}
-	c := NewClient(WithGetenv(func(k string) (string, bool) {
+	c := NewClient(WithSecrets(localSecrets(func(k string) (string, bool) {
 		mu.Lock()
 		defer mu.Unlock()
 		v, ok := env[k]
 		return v, ok
-	}))
+	}, "TOKEN", "OTHER", "MISSING_TOKEN")))
 	cfg := Config{URL: srv.URL, Headers: map[string]string{"Authorization": "Bearer ${TOKEN}"}, Records: "data", Key: "id",
 		Pagination: Pagination{Type: PaginationLinkHeader}}
 	for _, token := range []string{"first", "second"} {
@@ -402,7 +423,7 @@ func TestFetchResolvesEnvAtRequestTime(t *testing.T) {
 
 	cfg.Headers = map[string]string{"Authorization": "Bearer ${MISSING_TOKEN}", "X-Other": "${OTHER}"}
 	_, err := c.Fetch(t.Context(), cfg, "")
-	e := classified(t, err, sferrors.Unrecoverable)
+	e := classified(t, err, sferrors.InvalidRequest)
 	if msg := e.Error(); !strings.Contains(msg, "MISSING_TOKEN") || strings.Contains(msg, "s3cr3t") || strings.Contains(msg, "second") {
 		t.Errorf("error %q: want the variable's name and no values", msg)
 	}
@@ -703,5 +724,39 @@ func TestWithHTTPClientKeepsCallerClient(t *testing.T) {
 	}
 	if _, err := c.Fetch(t.Context(), Config{URL: srv.URL, Records: "data", Key: "id", Pagination: Pagination{Type: PaginationLinkHeader}}, ""); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFetchSendsSecretsOnlyToBoundHosts: a reference the operator did not
+// bind, or bound to another host, sends nothing and fails as invalid
+// request naming the variable and the host, never the value.
+func TestFetchSendsSecretsOnlyToBoundHosts(t *testing.T) {
+	srv, rec := headerServer(t, nil)
+	u, _ := url.Parse(srv.URL)
+	lookup := func(string) (string, bool) { return "v4lue-canary", true }
+	cfg := Config{URL: srv.URL, Headers: map[string]string{"X-Canary": "${CANARY}"}, Records: "data", Key: "id",
+		Pagination: Pagination{Type: PaginationLinkHeader}}
+	for name, r := range map[string]*secrets.Resolver{
+		"no resolver": nil,
+		"unbound":     secrets.New(secrets.Bindings{"OTHER": {"127.0.0.1"}}, lookup),
+		"other host":  secrets.New(secrets.Bindings{"CANARY": {"api.example.com"}}, lookup),
+		"other port":  secrets.New(secrets.Bindings{"CANARY": {"127.0.0.1:1"}}, lookup),
+	} {
+		_, err := NewClient(WithSecrets(r)).Fetch(t.Context(), cfg, "")
+		e := classified(t, err, sferrors.InvalidRequest)
+		msg := e.Error()
+		if !strings.Contains(msg, "${CANARY}") || !strings.Contains(msg, u.Host) || strings.Contains(msg, "v4lue") {
+			t.Errorf("%s: error %q: want the variable and host %s, no value", name, msg, u.Host)
+		}
+	}
+	if n := len(rec.all()); n != 0 {
+		t.Fatalf("%d requests were sent", n)
+	}
+	r := secrets.New(secrets.Bindings{"CANARY": {"127.0.0.1:" + u.Port()}}, lookup)
+	if _, err := NewClient(WithSecrets(r)).Fetch(t.Context(), cfg, ""); err != nil {
+		t.Fatal(err)
+	}
+	if got := rec.all()[0].Header.Get("X-Canary"); got != "v4lue-canary" {
+		t.Errorf("bound host got X-Canary %q", got)
 	}
 }

@@ -2,7 +2,8 @@
 //
 // A dataset's source is described by Config (JSON- and YAML-serialisable, no
 // secrets: header values may reference environment variables such as
-// ${ORDERS_TOKEN}, resolved by the worker at request time). Client.Fetch gets
+// ${ORDERS_TOKEN}, resolved by the worker at request time, only for hosts
+// its operator bound the name to: WithSecrets). Client.Fetch gets
 // one page given an opaque cursor ("" = first page) and returns the page's
 // records and the cursor of the next page.
 package source

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,6 +22,7 @@ import (
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/internal/devserver"
+	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
@@ -123,6 +125,7 @@ type demo struct {
 	sink     sink.Sink
 	sinkDSN  string
 	baseURL  string
+	token    string // the demo API's bearer token, bound to its host only
 	tasks    []*demoTask
 }
 
@@ -236,9 +239,13 @@ func (d *demo) startServer(ctx context.Context, logger *slog.Logger) (int, bool)
 	return exitOK, true
 }
 
-// startAPI serves the demo source API on a free local port.
+// startAPI serves the demo source API on a free local port. It requires a
+// fresh bearer token, which the demo's worker alone holds (startWorker).
 func (d *demo) startAPI(logger *slog.Logger) (int, bool) {
-	d.api = demoapi.New(demoapi.Options{Seed: demoSeed, Datasets: d.specs, Faults: d.faults})
+	d.token = rand.Text()
+	faults := d.faults
+	faults.Token = d.token
+	d.api = demoapi.New(demoapi.Options{Seed: demoSeed, Datasets: d.specs, Faults: faults})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return d.failf("demo", "listen for the demo API: %v", err), false
@@ -251,10 +258,18 @@ func (d *demo) startAPI(logger *slog.Logger) (int, bool) {
 	return exitOK, true
 }
 
-// startWorker runs a worker for the demo's syncs in this process.
+// startWorker runs a worker for the demo's syncs in this process. Its
+// one secret binding (ARCHITECTURE.md §Data flow, "Secret binding") is the
+// demo API's token, to the demo API's host, from memory: the demo reads no
+// environment variable for it.
 func (d *demo) startWorker(c client.Client) (int, bool) {
+	host := strings.TrimPrefix(d.baseURL, "http://")
+	token := secrets.New(secrets.Bindings{demoapi.DefaultTokenEnv: {host}}, func(name string) (string, bool) {
+		return d.token, name == demoapi.DefaultTokenEnv
+	})
 	w, _, err := engine.New(c, engine.Options{
-		Sink: d.sink,
+		Sink:    d.sink,
+		Secrets: token,
 		// An interrupted demo has cancelled its syncs before it stops the
 		// worker: there is nothing in flight to wait for.
 		StopTimeout: 2 * time.Second,

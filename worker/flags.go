@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/devserver"
+	"github.com/syncflow/syncflow/secrets"
 )
 
 // Environment variables the worker reads besides Temporal's own TEMPORAL_*.
@@ -18,6 +19,7 @@ const (
 	envConfig  = "SYNCFLOW_CONFIG"
 	envSink    = "SYNCFLOW_SINK"
 	envMetrics = "SYNCFLOW_METRICS"
+	envSecrets = secrets.EnvBindings
 )
 
 // Defaults of the flags.
@@ -37,6 +39,9 @@ type options struct {
 	sink       string
 	sinkSet    bool // --sink was given
 	metrics    string
+	// secrets are the bindings of --secret and SYNCFLOW_SECRETS; the config
+	// file's are added at start (ARCHITECTURE.md §Data flow, "Secret binding").
+	secrets secrets.Bindings
 
 	logFormat     string
 	logLevel      slog.Level
@@ -83,13 +88,15 @@ func parseFlags(args []string, env func(string) string, stdout io.Writer) (*opti
 	fs.IntVar(&o.devPort, "dev-port", devserver.DefaultGRPCPort, "with --dev: the Temporal frontend (gRPC) port")
 	fs.IntVar(&o.uiPort, "ui-port", devserver.DefaultUIPort, "with --dev: the Web UI port; -1 runs no UI")
 	fs.StringVar(&o.devDB, "dev-db", devserver.DefaultDBPath, "with --dev: the SQLite file holding the dev server's state")
-	fs.StringVar(&o.configPath, "config", env(envConfig), "syncflow config `FILE` (env "+envConfig+"); optional: supplies the sink and lets the worker\ncheck at start that the ${VARS} its headers use are set")
+	fs.StringVar(&o.configPath, "config", env(envConfig), "syncflow config `FILE` (env "+envConfig+"); optional: supplies the sink, binds each ${VAR} a dataset's\nheaders use to that dataset's URL host (the sink's to the sink host), and lets the worker check\nat start that they are set")
 	fs.StringVar(&o.sink, "sink", defaultSink, "destination database `DSN`: sqlite://PATH or postgres://...\nprecedence: this flag, then env "+envSink+", then the config file's sink, then the default")
 	metricsDefault := defaultMetrics
 	if v, ok := lookup(env, envMetrics); ok {
 		metricsDefault = v
 	}
 	fs.StringVar(&o.metrics, "metrics", metricsDefault, "`ADDR` serving /metrics (Prometheus) and /healthz (env "+envMetrics+"); \"\" disables")
+	o.secrets = secrets.Bindings{}
+	fs.Func("secret", "bind `NAME=HOST[,HOST...]`: the worker resolves ${NAME} from its environment only for requests\nto these hosts (repeatable; also env "+envSecrets+"=\"NAME=HOST,HOST;NAME2=HOST\"; the --config file binds\nthe names its datasets use to their URL hosts)", o.addSecret)
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&o.maxActivities, "max-activities", 0, "most activities (pages in flight) run at once; 0 = the SDK default")
@@ -123,6 +130,13 @@ func parseFlags(args []string, env func(string) string, stdout io.Writer) (*opti
 	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
 		return nil, usageError{fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)}
 	}
+	if v, ok := lookup(env, envSecrets); ok {
+		b, err := secrets.Parse(v)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", envSecrets, err)}
+		}
+		o.secrets.Merge(b)
+	}
 	if o.maxActivities < 0 {
 		return nil, usageError{fmt.Errorf("--max-activities %d: must not be negative", o.maxActivities)}
 	}
@@ -133,6 +147,19 @@ func parseFlags(args []string, env func(string) string, stdout io.Writer) (*opti
 		return nil, usageError{errors.New("--dev-db must name a file")}
 	}
 	return o, nil
+}
+
+// addSecret adds one --secret NAME=HOST[,HOST...] to the bindings.
+func (o *options) addSecret(v string) error {
+	b, err := secrets.Parse(v)
+	if err == nil && len(b) != 1 {
+		err = errors.New("want one NAME=HOST[,HOST...]; give --secret once per name")
+	}
+	if err != nil {
+		return err
+	}
+	o.secrets.Merge(b)
+	return nil
 }
 
 // lookup reads an environment variable; empty counts as unset.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/syncflow/syncflow/internal/metrics"
 	"github.com/syncflow/syncflow/ratelimit"
 	"github.com/syncflow/syncflow/ratelimit/fairness"
+	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -76,6 +78,7 @@ type runner struct {
 	cfg      *config.File // nil without --config
 	dsn      string       // the sink's DSN
 	sinkFrom string       // where the DSN came from (flag, environment, config file)
+	secrets  *secrets.Resolver
 	limits   *ratelimit.Registry
 	m        *metrics.Metrics
 	connOpts connect.Options
@@ -140,7 +143,58 @@ func (r *runner) loadConfig() error {
 	}
 	r.dsn, r.sinkFrom = resolveSink(r.o.sink, r.o.sinkSet, r.env(envSink), fileSink)
 	if r.cfg != nil && r.sinkFrom == fromFile {
-		return r.cfg.CheckSink()
+		if err := r.cfg.CheckSink(); err != nil {
+			return err
+		}
+	}
+	return r.bindSecrets()
+}
+
+// bindSecrets merges the operator's secret bindings (ARCHITECTURE.md §Data
+// flow, "Secret binding"): --secret and SYNCFLOW_SECRETS, the names the
+// config file's datasets use bound to their URL hosts, the sink DSN's names
+// to the sink's host. Values come from the worker's environment only.
+func (r *runner) bindSecrets() error {
+	b := secrets.Bindings{}
+	if r.cfg != nil {
+		for _, ds := range r.cfg.Datasets {
+			if err := bindURL(b, ds.Source.URL, ds.Source.Headers); err != nil {
+				return fmt.Errorf("config %s: dataset %s: %w", r.o.configPath, ds.ID, err)
+			}
+		}
+	}
+	if host := secrets.DSNHost(r.dsn); host != "" {
+		for _, name := range secrets.Refs(r.dsn) {
+			b.Add(name, host)
+		}
+	}
+	b.Merge(r.o.secrets)
+	for name := range r.o.secrets {
+		if _, ok := lookup(r.env, name); !ok {
+			r.logger.Warn("a bound secret is not set in the worker's environment; requests that need it will fail", "variable", name)
+		}
+	}
+	r.secrets = secrets.New(b, func(k string) (string, bool) { return lookup(r.env, k) })
+	if len(b) > 0 {
+		r.logger.Info("secrets bound: each is sent only to these hosts", "secrets", b.String())
+	}
+	return nil
+}
+
+// bindURL binds the ${NAME}s of a dataset's headers to its URL's host.
+func bindURL(b secrets.Bindings, rawURL string, headers map[string]string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("url: %w", err)
+	}
+	host, err := secrets.Host(u.Host)
+	if err != nil {
+		return fmt.Errorf("url host: %w", err)
+	}
+	for _, v := range headers {
+		for _, name := range secrets.Refs(v) {
+			b.Add(name, host)
+		}
 	}
 	return nil
 }
@@ -275,6 +329,7 @@ func (r *runner) startWorker(snk sink.Sink) error {
 	}
 	w, _, err := engine.New(r.c, engine.Options{
 		Sink:                    snk,
+		Secrets:                 r.secrets,
 		Limits:                  r.limits,
 		Observer:                r.m,
 		StopTimeout:             stopTimeout,

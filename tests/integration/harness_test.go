@@ -23,6 +23,7 @@ import (
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
+	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
@@ -82,6 +83,7 @@ type workerOptions struct {
 	limits      activities.Limiter
 	slots       int
 	observer    activities.Observer
+	secrets     *secrets.Resolver // the operator's secret bindings; nil binds none
 }
 
 // startWorker starts a syncflow worker on the test's task queue. It is
@@ -92,6 +94,7 @@ func (e *env) startWorker(o workerOptions) worker.Worker {
 		Sink:                    e.sink,
 		Limits:                  o.limits,
 		Observer:                o.observer,
+		Secrets:                 o.secrets,
 		HeartbeatEvery:          200 * time.Millisecond,
 		TaskQueue:               e.tq,
 		StopTimeout:             o.stopTimeout,

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
@@ -134,7 +135,7 @@ func TestSyncLongRateLimitWaitIsDurable(t *testing.T) {
 func TestSyncInvalidRequestFailsAtOnce(t *testing.T) {
 	t.Setenv("SCRIPTED_TOKEN", "s3cr3t-token-value")
 	e := newEnv(t)
-	e.startWorker(workerOptions{})
+	e.startWorker(workerOptions{secrets: secrets.New(secrets.Bindings{"SCRIPTED_TOKEN": {"127.0.0.1"}}, nil)})
 	src := newScriptedSource(t, 50, 10)
 	src.script(3, fault{status: http.StatusBadRequest})
 	ds := src.dataset("bad", source.PaginationCursor)
