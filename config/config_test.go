@@ -564,6 +564,8 @@ func TestLoadTasksProblems(t *testing.T) {
 			`tasks.yaml:3: tasks[0] (t1): priority: unknown field "priority"`},
 		{"not a list", "id: t1\n", `tasks.yaml:1: tasks: must be a list, not a mapping`},
 		{"empty", "[]\n", `tasks.yaml:1: tasks: at least one task is required`},
+		{"over the cap", strings.Repeat("- {id: t, dataset: orders}\n", MaxBatchTasks+1),
+			`tasks.yaml:1: tasks: 10001 tasks: a batch holds at most 10000`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

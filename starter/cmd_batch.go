@@ -142,6 +142,10 @@ func (a *app) batchInput(f *config.File, o batchFlags) (workflows.BatchInput, in
 			in.Options.PagesPerActivity = 1
 		}
 	}
+	// Refused before dialling: a batch too large for Temporal's payloads.
+	if err := workflows.CheckBatchSize(in); err != nil {
+		return in, a.usageError("batch", err.Error()), false
+	}
 	return in, exitOK, true
 }
 
@@ -221,7 +225,7 @@ func batchRows(tasks []workflows.TaskStatus) [][]string {
 
 // batchOutcome prints a finished batch's table and returns the exit code.
 func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string, last *workflows.BatchStatus, res workflows.BatchResult, err error, interrupted bool) int {
-	tasks := res.Tasks
+	tasks, omitted := res.Tasks, res.Omitted
 	counts := res.Counts
 	if err != nil {
 		// The closed batch still answers its status query (a worker
@@ -231,9 +235,9 @@ func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string
 		cancel()
 		switch {
 		case qerr == nil:
-			tasks, counts = bs.Tasks, bs.Counts
+			tasks, counts, omitted = bs.Tasks, bs.Counts, bs.Omitted
 		case last != nil:
-			tasks, counts = last.Tasks, last.Counts
+			tasks, counts, omitted = last.Tasks, last.Counts, last.Omitted
 		}
 	}
 	fmt.Fprintln(a.stdout)
@@ -241,10 +245,13 @@ func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string
 		table(a.stdout, batchRows(tasks))
 		fmt.Fprintln(a.stdout)
 	}
+	if omitted > 0 {
+		fmt.Fprintf(a.stdout, "(%d more tasks, completed or past the first %d, not listed)\n", omitted, workflows.StatusPageSize)
+	}
 	switch {
 	case err == nil:
 		fmt.Fprintf(a.stdout, "batch %s completed in %s: %s\n", id, fmtDuration(res.Duration), countsText(counts))
-		if counts[task.Completed] == len(tasks) {
+		if counts[task.Completed] == len(tasks)+omitted {
 			return exitOK
 		}
 		return exitFailed

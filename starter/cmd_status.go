@@ -88,6 +88,9 @@ func printStatus(w io.Writer, s statusJSON) {
 		}
 		fmt.Fprintln(w)
 		table(w, batchRows(bs.Tasks))
+		if bs.Omitted > 0 {
+			fmt.Fprintf(w, "(%d more tasks, completed or past the first %d, not listed)\n", bs.Omitted, workflows.StatusPageSize)
+		}
 	}
 }
 
