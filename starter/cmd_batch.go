@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -76,19 +75,13 @@ func (a *app) batch(ctx context.Context, o batchFlags) int {
 		base := filepath.Base(o.config)
 		id = "batch-" + strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	sc, closeClient, code, ok := a.dial(ctx, "batch")
+	sc, closeClient, run, code, ok := a.dialAndStart(ctx, "batch", f, func(ctx context.Context, sc *syncclient.Client) (client.WorkflowRun, error) {
+		return sc.StartBatch(ctx, id, in)
+	})
 	if !ok {
 		return code
 	}
 	defer closeClient()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a.ensureSearchAttributes(sctx, sc.Temporal())
-	a.applyGlobalLimits(sctx, sc.Temporal(), f)
-	run, err := sc.StartBatch(sctx, id, in)
-	if err != nil {
-		return a.failf("batch", "%v", err)
-	}
 	fmt.Fprintf(a.stdout, "batch %s: %d tasks → %s, run %s\n", id, len(in.Tasks), syncclient.SinkKind(f.Sink), run.GetRunID())
 	if o.detach {
 		a.followHint(id)
