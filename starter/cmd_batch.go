@@ -162,6 +162,14 @@ func (a *app) followBatch(ctx context.Context, sc *syncclient.Client, run client
 				return nil
 			}
 			last = &bs
+			if bs.Omitted > 0 {
+				// A summary of a large batch may leave running tasks out.
+				if rs, err := sc.BatchStatusPage(ctx, id, workflows.BatchStatusRequest{States: []task.State{task.Running}}); err == nil {
+					live := bs
+					live.Tasks = rs.Tasks
+					return batchLines(ctx, sc, live)
+				}
+			}
 			return batchLines(ctx, sc, bs)
 		})
 	if detached {
