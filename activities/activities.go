@@ -181,6 +181,7 @@ type pageSync struct {
 	pos      task.Position
 	res      SyncPagesResult
 	ahead    <-chan fetched
+	repeats  repeatDetector // pages served again (repeat.go)
 }
 
 func (a *Activities) newPageSync(ctx context.Context, in SyncPagesInput) *pageSync {
@@ -313,6 +314,9 @@ func (s *pageSync) onRateLimited(e *sferrors.Error) (stop bool) {
 func (s *pageSync) commit(page source.Page) error {
 	s.a.observeRequest(s.in.Dataset.ID, "ok")
 	s.a.Limits.Observe(s.key, hints.ParseQuota(page.Header, s.a.now()))
+	if e := s.repeats.check(s.in.Dataset.Source.Pagination, s.pos, page); e != nil {
+		return s.fail(e)
+	}
 	next := s.pos.Advance(page.Next, page.Done, len(page.Records))
 	s.fetchAhead(next)
 	if err := s.a.Sink.Commit(s.ctx, s.checkpoint(next), page.Records); err != nil {

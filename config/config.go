@@ -7,8 +7,9 @@ import "github.com/syncflow/syncflow/source"
 
 // RateLimit is a dataset's request budget.
 type RateLimit struct {
-	// RPS is the ceiling in requests per second; 0 means undeclared: the
-	// worker discovers the server's limit adaptively.
+	// RPS is the ceiling in requests per second on each worker (GlobalRPS
+	// bounds all workers together); 0 means undeclared: the worker
+	// discovers the server's limit adaptively.
 	RPS float64 `json:"rps,omitempty" yaml:"rps,omitempty"`
 	// Burst is how many requests may go at once; at least 1.
 	Burst int `json:"burst,omitempty" yaml:"burst,omitempty"`
@@ -20,8 +21,10 @@ type RateLimit struct {
 	// worker applies it to the task queue at start, and `starter sync` and
 	// `batch` before starting (package fairness); it bounds activity
 	// dispatch, so tasks of a key with a global limit run one page per
-	// activity. At least fairness.MinKeyRate (0.1) when set; datasets
-	// sharing a key share the smallest of their global limits.
+	// activity. At least fairness.MinKeyRate (0.1) when set.
+	//
+	// Datasets sharing a key must declare the same RPS, Burst and
+	// GlobalRPS: Load refuses a file where they differ, naming both.
 	GlobalRPS float64 `json:"global_rps,omitempty" yaml:"global_rps,omitempty"`
 }
 

@@ -265,6 +265,45 @@ func TestLoadProblems(t *testing.T) {
 			text: "rate-limit key",
 		},
 		{
+			name: "shared key, different rps",
+			content: header + `  - id: orders
+    source: {url: "http://a.example/x", key: id, pagination: {type: page}}
+    rate_limit: {rps: 20, burst: 5, key: api}
+  - id: customers
+    source: {url: "http://a.example/y", key: id, pagination: {type: page}}
+    rate_limit:
+      key: api
+`,
+			want: Problem{Line: 8, Entry: "datasets[1]", Dataset: "customers", Field: "rate_limit.rps"},
+			text: `dataset "customers" shares rate_limit.key "api" with dataset "orders" (datasets[0], line 5) but declares rps 0 (undeclared) where "orders" declares 20`,
+		},
+		{
+			name: "shared key, different burst",
+			content: header + `  - id: orders
+    source: {url: "http://a.example/x", key: id, pagination: {type: page}}
+    rate_limit: {rps: 20, burst: 5, key: api}
+  - id: customers
+    source: {url: "http://a.example/y", key: id, pagination: {type: page}}
+    rate_limit:
+      key: api
+      rps: 20
+      burst: 4
+`,
+			want: Problem{Line: 11, Entry: "datasets[1]", Dataset: "customers", Field: "rate_limit.burst"},
+			text: `declares burst 4 where "orders" declares 5`,
+		},
+		{
+			name: "default key shared by id, different global_rps",
+			content: header + `  - id: orders
+    source: {url: "http://a.example/x", key: id, pagination: {type: page}}
+  - id: customers
+    source: {url: "http://a.example/y", key: id, pagination: {type: page}}
+    rate_limit: {key: orders, global_rps: 2}
+`,
+			want: Problem{Line: 7, Entry: "datasets[1]", Dataset: "customers", Field: "rate_limit.global_rps"},
+			text: `shares rate_limit.key "orders" with dataset "orders" (datasets[0], line 3) but declares global_rps 2`,
+		},
+		{
 			name:    "yaml syntax error",
 			content: header + okDataset + "\t- id: x\n",
 			want:    Problem{Line: 8},
@@ -525,6 +564,8 @@ func TestLoadTasksProblems(t *testing.T) {
 			`tasks.yaml:3: tasks[0] (t1): priority: unknown field "priority"`},
 		{"not a list", "id: t1\n", `tasks.yaml:1: tasks: must be a list, not a mapping`},
 		{"empty", "[]\n", `tasks.yaml:1: tasks: at least one task is required`},
+		{"over the cap", strings.Repeat("- {id: t, dataset: orders}\n", MaxBatchTasks+1),
+			`tasks.yaml:1: tasks: 10001 tasks: a batch holds at most 10000`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

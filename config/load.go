@@ -209,6 +209,7 @@ func (f *File) validate(d *decoder) {
 		return
 	}
 	firstLine := map[string]int{}
+	keyFirst := map[string]keyOwner{}
 	for i, ds := range f.Datasets {
 		p := fmt.Sprintf("datasets[%d]", i)
 		if d.broken[p] {
@@ -216,6 +217,7 @@ func (f *File) validate(d *decoder) {
 		}
 		d.checkDatasetID(p, ds.ID, firstLine)
 		d.checkRateLimit(p, ds.RateLimit)
+		d.checkSharedKey(p, ds, keyFirst)
 		if d.broken[p+".source"] {
 			continue
 		}
@@ -260,6 +262,59 @@ func (d *decoder) checkRateLimit(p string, rl RateLimit) {
 			d.addAt(p, "rate_limit.key", "%s", msg)
 		}
 	}
+}
+
+// keyOwner is the first dataset that named a rate-limit key, whose limit
+// every later dataset of the key must repeat.
+type keyOwner struct {
+	path string // its entry, e.g. "datasets[0]"
+	id   string
+	rl   RateLimit
+}
+
+// effectiveBurst is the burst a limit runs with: 0 (the default) is 1 when
+// a rate is declared (applyDefaults).
+func effectiveBurst(rl RateLimit) int {
+	if rl.Burst == 0 && rl.RPS > 0 {
+		return 1
+	}
+	return rl.Burst
+}
+
+// checkSharedKey checks that the dataset at p declares the same limit (rps,
+// burst, global_rps) as the first dataset of its rate-limit key: one key
+// is one budget (ARCHITECTURE.md §Rate-limit layers), and two declarations
+// would reset the key's limiter back and forth.
+func (d *decoder) checkSharedKey(p string, ds Dataset, first map[string]keyOwner) {
+	key := ds.LimitKey()
+	owner, seen := first[key]
+	if !seen {
+		first[key] = keyOwner{path: p, id: ds.ID, rl: ds.RateLimit}
+		return
+	}
+	a, b := owner.rl, ds.RateLimit
+	field, mine, theirs := "", "", ""
+	switch {
+	case a.RPS != b.RPS:
+		field, mine, theirs = "rps", fmtNum(b.RPS), fmtNum(a.RPS)
+	case effectiveBurst(a) != effectiveBurst(b):
+		field, mine, theirs = "burst", strconv.Itoa(effectiveBurst(b)), strconv.Itoa(effectiveBurst(a))
+	case a.GlobalRPS != b.GlobalRPS:
+		field, mine, theirs = "global_rps", fmtNum(b.GlobalRPS), fmtNum(a.GlobalRPS)
+	default:
+		return
+	}
+	d.addAt(p, "rate_limit."+field,
+		"dataset %q shares rate_limit.key %q with dataset %q (%s, line %d) but declares %s %s where %q declares %s: datasets sharing a key share one budget and must declare the same rps, burst and global_rps",
+		ds.ID, key, owner.id, owner.path, d.lineOf(join(owner.path, "rate_limit."+field)), field, mine, owner.id, theirs)
+}
+
+// fmtNum renders a limit; 0 reads as "0 (undeclared)".
+func fmtNum(v float64) string {
+	if v == 0 {
+		return "0 (undeclared)"
+	}
+	return strconv.FormatFloat(v, 'g', -1, 64)
 }
 
 // applyDefaults fills in what the file may leave out; called after validation.

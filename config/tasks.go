@@ -15,6 +15,12 @@ type Task struct {
 	Line int `json:"-" yaml:"-"`
 }
 
+// MaxBatchTasks is the most tasks one batch (one tasks file) may hold: a
+// batch's input, its continue-as-new carry, its result and its status query
+// must each fit in one Temporal payload (2 MB); see workflows.CheckBatchSize
+// for the byte bound that goes with it.
+const MaxBatchTasks = 10_000
+
 // LoadTasks reads a tasks file: a YAML or JSON list of {id, dataset}. IDs
 // must be safe identifiers and unique; every problem is returned at once as
 // an *Error. Whether the datasets exist is checked by File.CheckTasks.
@@ -36,6 +42,9 @@ func loadTasks(name string, data []byte) ([]Task, error) {
 	if ok {
 		if len(tasks) == 0 && len(d.problems) == 0 {
 			d.addf("tasks", d.lineOf("tasks"), "at least one task is required")
+		}
+		if len(tasks) > MaxBatchTasks {
+			d.addf("tasks", d.lineOf("tasks"), "%d tasks: a batch holds at most %d; split the file into several batches", len(tasks), MaxBatchTasks)
 		}
 		first := map[string]int{}
 		for i := range tasks {

@@ -44,6 +44,10 @@
 //	  message    TEXT NOT NULL          why it failed or was cancelled
 //	  updated_at TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL)
 //
+// A NUL character (U+0000) in a record key or in its data is stored as the
+// six characters `\u0000` by both drivers (PostgreSQL refuses NUL in TEXT
+// and JSONB); see StoredRecords.
+//
 // Records are upserted with INSERT ... ON CONFLICT (dataset, key) DO UPDATE;
 // the checkpoint with INSERT ... ON CONFLICT (task_id) DO UPDATE ... WHERE
 // the stored checkpoint is not ahead, so the staleness check and the write

@@ -161,6 +161,13 @@ func (a *app) untilInterrupt(ctx context.Context) (context.Context, context.Canc
 // session runs one short command (status, list, cancel) against Temporal:
 // it dials, then runs fn bounded by requestTimeout and the first interrupt.
 func (a *app) session(ctx context.Context, cmd string, fn func(context.Context, *syncclient.Client) int) int {
+	return a.sessionFor(ctx, cmd, requestTimeout, fn)
+}
+
+// sessionFor is session with its own bound on fn: 0 means none, only the
+// first interrupt (for a command that waits on a workflow, like
+// `cancel --task` waiting for the task's cleanup).
+func (a *app) sessionFor(ctx context.Context, cmd string, timeout time.Duration, fn func(context.Context, *syncclient.Client) int) int {
 	sc, closeClient, code, ok := a.dial(ctx, cmd)
 	if !ok {
 		return code
@@ -168,7 +175,10 @@ func (a *app) session(ctx context.Context, cmd string, fn func(context.Context, 
 	defer closeClient()
 	ctx, cancel := a.untilInterrupt(ctx)
 	defer cancel()
-	ctx, cancelT := context.WithTimeout(ctx, requestTimeout)
-	defer cancelT()
+	if timeout > 0 {
+		var cancelT context.CancelFunc
+		ctx, cancelT = context.WithTimeout(ctx, timeout)
+		defer cancelT()
+	}
 	return fn(ctx, sc)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -76,19 +75,13 @@ func (a *app) batch(ctx context.Context, o batchFlags) int {
 		base := filepath.Base(o.config)
 		id = "batch-" + strings.TrimSuffix(base, filepath.Ext(base))
 	}
-	sc, closeClient, code, ok := a.dial(ctx, "batch")
+	sc, closeClient, run, code, ok := a.dialAndStart(ctx, "batch", f, func(ctx context.Context, sc *syncclient.Client) (client.WorkflowRun, error) {
+		return sc.StartBatch(ctx, id, in)
+	})
 	if !ok {
 		return code
 	}
 	defer closeClient()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a.ensureSearchAttributes(sctx, sc.Temporal())
-	a.applyGlobalLimits(sctx, sc.Temporal(), f)
-	run, err := sc.StartBatch(sctx, id, in)
-	if err != nil {
-		return a.failf("batch", "%v", err)
-	}
 	fmt.Fprintf(a.stdout, "batch %s: %d tasks → %s, run %s\n", id, len(in.Tasks), syncclient.SinkKind(f.Sink), run.GetRunID())
 	if o.detach {
 		a.followHint(id)
@@ -142,6 +135,10 @@ func (a *app) batchInput(f *config.File, o batchFlags) (workflows.BatchInput, in
 			in.Options.PagesPerActivity = 1
 		}
 	}
+	// Refused before dialling: a batch too large for Temporal's payloads.
+	if err := workflows.CheckBatchSize(in); err != nil {
+		return in, a.usageError("batch", err.Error()), false
+	}
 	return in, exitOK, true
 }
 
@@ -165,6 +162,14 @@ func (a *app) followBatch(ctx context.Context, sc *syncclient.Client, run client
 				return nil
 			}
 			last = &bs
+			if bs.Omitted > 0 {
+				// A summary of a large batch may leave running tasks out.
+				if rs, err := sc.BatchStatusPage(ctx, id, workflows.BatchStatusRequest{States: []task.State{task.Running}}); err == nil {
+					live := bs
+					live.Tasks = rs.Tasks
+					return batchLines(ctx, sc, live)
+				}
+			}
 			return batchLines(ctx, sc, bs)
 		})
 	if detached {
@@ -221,7 +226,7 @@ func batchRows(tasks []workflows.TaskStatus) [][]string {
 
 // batchOutcome prints a finished batch's table and returns the exit code.
 func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string, last *workflows.BatchStatus, res workflows.BatchResult, err error, interrupted bool) int {
-	tasks := res.Tasks
+	tasks, omitted := res.Tasks, res.Omitted
 	counts := res.Counts
 	if err != nil {
 		// The closed batch still answers its status query (a worker
@@ -231,9 +236,9 @@ func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string
 		cancel()
 		switch {
 		case qerr == nil:
-			tasks, counts = bs.Tasks, bs.Counts
+			tasks, counts, omitted = bs.Tasks, bs.Counts, bs.Omitted
 		case last != nil:
-			tasks, counts = last.Tasks, last.Counts
+			tasks, counts, omitted = last.Tasks, last.Counts, last.Omitted
 		}
 	}
 	fmt.Fprintln(a.stdout)
@@ -241,10 +246,13 @@ func (a *app) batchOutcome(ctx context.Context, sc *syncclient.Client, id string
 		table(a.stdout, batchRows(tasks))
 		fmt.Fprintln(a.stdout)
 	}
+	if omitted > 0 {
+		fmt.Fprintf(a.stdout, "(%d more tasks, completed or past the first %d, not listed)\n", omitted, workflows.StatusPageSize)
+	}
 	switch {
 	case err == nil:
 		fmt.Fprintf(a.stdout, "batch %s completed in %s: %s\n", id, fmtDuration(res.Duration), countsText(counts))
-		if counts[task.Completed] == len(tasks) {
+		if counts[task.Completed] == len(tasks)+omitted {
 			return exitOK
 		}
 		return exitFailed

@@ -14,7 +14,7 @@ import (
 )
 
 // requestTimeout bounds the Temporal calls of the short commands.
-const requestTimeout = 20 * time.Second
+var requestTimeout = 20 * time.Second // a variable for tests
 
 // statusJSON is status --json: the workflow's status and, for a batch, the
 // batch's own.
@@ -88,6 +88,9 @@ func printStatus(w io.Writer, s statusJSON) {
 		}
 		fmt.Fprintln(w)
 		table(w, batchRows(bs.Tasks))
+		if bs.Omitted > 0 {
+			fmt.Fprintf(w, "(%d more tasks, completed or past the first %d, not listed)\n", bs.Omitted, workflows.StatusPageSize)
+		}
 	}
 }
 
@@ -221,15 +224,20 @@ func (a *app) cancelCommand() *cobra.Command {
 Cancels a sync or a batch: the workflow records the cancellation in the
 sink's checkpoint and ends as cancelled (a batch cancels its running tasks).
 With --task, cancels only that task of the batch ID (a pending task never
-starts) and the batch goes on with the others.`,
+starts) and the batch goes on with the others; it waits, without a time
+limit, until the task has ended and recorded its state (Ctrl-C stops the
+waiting, not the cancellation).`,
 		Example: `starter cancel sync-orders
 starter cancel nightly --task orders`,
 		Args: oneID,
 		RunE: func(c *cobra.Command, args []string) error {
-			return exit(a.session(c.Context(), "cancel", func(ctx context.Context, sc *syncclient.Client) int {
-				if task != "" {
+			if task != "" {
+				// Waits as long as the task's cleanup takes: no timeout.
+				return exit(a.sessionFor(c.Context(), "cancel", 0, func(ctx context.Context, sc *syncclient.Client) int {
 					return a.cancelTask(ctx, sc, args[0], task)
-				}
+				}))
+			}
+			return exit(a.session(c.Context(), "cancel", func(ctx context.Context, sc *syncclient.Client) int {
 				return a.cancel(ctx, sc, args[0])
 			}))
 		},
@@ -240,7 +248,12 @@ starter cancel nightly --task orders`,
 
 // cancelTask cancels one task of a batch.
 func (a *app) cancelTask(ctx context.Context, sc *syncclient.Client, id, task string) int {
+	fmt.Fprintf(a.stderr, "cancelling task %s of batch %s: waiting until it has ended and recorded its state (Ctrl-C stops waiting; the cancellation goes on)\n", task, id)
 	ts, err := sc.CancelTask(ctx, id, task)
+	if err != nil && ctx.Err() != nil {
+		fmt.Fprintf(a.stderr, "interrupted: the cancellation of task %s goes on; `starter status %s` shows it\n", task, id)
+		return exitInterrupted
+	}
 	if errors.Is(err, syncclient.ErrNotFound) {
 		return a.failf("cancel", "no batch with ID %q", id)
 	}

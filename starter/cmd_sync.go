@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
@@ -70,25 +69,19 @@ func (a *app) sync(ctx context.Context, o syncFlags) int {
 	if err != nil {
 		return a.usageError("sync", fmt.Sprintf("dataset %q is not in %s (it has: %s)", o.dataset, o.config, strings.Join(f.DatasetIDs(), ", ")))
 	}
-	sc, closeClient, code, ok := a.dial(ctx, "sync")
-	if !ok {
-		return code
-	}
-	defer closeClient()
-	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	a.ensureSearchAttributes(sctx, sc.Temporal())
-	a.applyGlobalLimits(sctx, sc.Temporal(), f)
 	var opts workflows.SyncOptions
 	if ds.RateLimit.GlobalRPS > 0 {
 		// The global limit bounds activity dispatch: one page per activity
 		// makes it bound requests.
 		opts.PagesPerActivity = 1
 	}
-	run, err := sc.StartSync(sctx, o.id, ds, opts, f.Sink)
-	if err != nil {
-		return a.failf("sync", "%v", err)
+	sc, closeClient, run, code, ok := a.dialAndStart(ctx, "sync", f, func(ctx context.Context, sc *syncclient.Client) (client.WorkflowRun, error) {
+		return sc.StartSync(ctx, o.id, ds, opts, f.Sink)
+	})
+	if !ok {
+		return code
 	}
+	defer closeClient()
 	return a.startedSync(ctx, sc, run, ds.ID, syncclient.SinkKind(f.Sink), o)
 }
 

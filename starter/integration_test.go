@@ -41,6 +41,13 @@ type world struct {
 
 func newWorld(t *testing.T, api demoapi.Options, datasets ...string) *world {
 	t.Helper()
+	return newWorldWithSink(t, api, nil, datasets...)
+}
+
+// newWorldWithSink is newWorld whose worker writes through wrap(sink)
+// (nil: the sink itself).
+func newWorldWithSink(t *testing.T, api demoapi.Options, wrap func(sink.Sink) sink.Sink, datasets ...string) *world {
+	t.Helper()
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	c := ts.NewClientWithOptions(client.Options{
 		Logger: log.NewStructuredLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
@@ -52,8 +59,12 @@ func newWorld(t *testing.T, api demoapi.Options, datasets ...string) *world {
 	s, err := engine.OpenSink(context.Background(), "sqlite://"+sinkPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
+	ws := sink.Sink(s)
+	if wrap != nil {
+		ws = wrap(s)
+	}
 	w, _, err := engine.New(c, engine.Options{
-		Sink: s, HeartbeatEvery: 200 * time.Millisecond,
+		Sink: ws, HeartbeatEvery: 200 * time.Millisecond,
 		StopTimeout: 2 * time.Second,
 	})
 	require.NoError(t, err)

@@ -23,6 +23,9 @@ func (c *Client) StartBatch(ctx context.Context, batchID string, in workflows.Ba
 		return nil, errors.New("start batch: empty batch id")
 	}
 	in.BatchID = batchID
+	if err := workflows.CheckBatchSize(in); err != nil {
+		return nil, fmt.Errorf("start batch %s: %w", batchID, err)
+	}
 	run, err := c.c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
 		ID:                       batchID,
 		TaskQueue:                workflows.TaskQueue,
@@ -47,11 +50,28 @@ func (c *Client) StartBatch(ctx context.Context, batchID string, in workflows.Ba
 	return run, nil
 }
 
-// BatchStatus asks a batch for its status (the "status" query): per-task
-// states and counts.
+// BatchStatus asks a batch for its status (the "status" query): counts
+// and per-task states, of every task of a batch of at most
+// workflows.StatusPageSize tasks, else of the first StatusPageSize that did
+// not complete (BatchStatus.Omitted counts the rest; see BatchStatusPage).
 func (c *Client) BatchStatus(ctx context.Context, batchID string) (workflows.BatchStatus, error) {
 	var s workflows.BatchStatus
 	v, err := c.c.QueryWorkflow(ctx, batchID, "", workflows.QueryBatchStatus)
+	if err != nil {
+		return s, fmt.Errorf("query status of batch %s: %w", batchID, notFound(err))
+	}
+	if err := v.Get(&s); err != nil {
+		return s, fmt.Errorf("decode status of batch %s: %w", batchID, err)
+	}
+	return s, nil
+}
+
+// BatchStatusPage asks a batch for one page of its tasks (the "status"
+// query with a workflows.BatchStatusRequest); follow NextOffset for the
+// next page.
+func (c *Client) BatchStatusPage(ctx context.Context, batchID string, req workflows.BatchStatusRequest) (workflows.BatchStatus, error) {
+	var s workflows.BatchStatus
+	v, err := c.c.QueryWorkflow(ctx, batchID, "", workflows.QueryBatchStatus, req)
 	if err != nil {
 		return s, fmt.Errorf("query status of batch %s: %w", batchID, notFound(err))
 	}

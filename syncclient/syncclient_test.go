@@ -3,6 +3,7 @@ package syncclient_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http/httptest"
@@ -267,6 +268,21 @@ func TestBatchStartStatusCancelTask(t *testing.T) {
 	require.Equal(t, task.Completed, bs.State)
 	require.Len(t, bs.Tasks, 3)
 	require.Equal(t, workflows.ChildWorkflowID("b1", "a"), bs.Tasks[0].WorkflowID)
+	page, err := h.sc.BatchStatusPage(ctx, "b1", workflows.BatchStatusRequest{States: []task.State{task.Completed}, Offset: 1})
+	require.NoError(t, err)
+	require.Equal(t, 2, page.Matching)
+	require.Len(t, page.Tasks, 1)
+	require.Equal(t, "c", page.Tasks[0].ID)
+
+	// Over the cap: refused before anything starts.
+	big := workflows.BatchInput{Datasets: in.Datasets}
+	for i := range config.MaxBatchTasks + 1 {
+		big.Tasks = append(big.Tasks, workflows.BatchTask{ID: fmt.Sprintf("t%d", i), Dataset: "a"})
+	}
+	_, err = h.sc.StartBatch(ctx, "too-big", big)
+	require.ErrorContains(t, err, "a batch holds at most 10000")
+	_, err = h.sc.Describe(ctx, "too-big")
+	require.ErrorIs(t, err, syncclient.ErrNotFound, "nothing started")
 
 	st, err := h.sc.Describe(ctx, "b1")
 	require.NoError(t, err)

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -57,7 +58,21 @@ const (
 // 10,000-task batch travels through continue-as-new in one payload (2 MB).
 const (
 	maxTaskMessage     = 512
-	maxCarriedMessages = 512 << 10
+	maxCarriedMessages = 128 << 10
+)
+
+// Bounds that keep every payload of a batch under Temporal's 2 MB limit
+// (ARCHITECTURE.md §Data flow): at most config.MaxBatchTasks tasks and
+// MaxBatchInputBytes of input (task IDs, dataset names and configurations)
+// leave room in the continue-as-new input for the carry (about 75 bytes a
+// task plus maxCarriedMessages). The result and the status query list at
+// most StatusPageSize tasks (see BatchStatus).
+const (
+	// MaxBatchInputBytes bounds a batch's input encoded as JSON, without
+	// its carry: 10,000 tasks with 64-character IDs fit.
+	MaxBatchInputBytes = 1 << 20
+	// StatusPageSize is the most tasks one status answer or result lists.
+	StatusPageSize = 1000
 )
 
 // BatchTask is one task of a batch: a dataset to sync.
@@ -123,7 +138,24 @@ type TaskStatus struct {
 	Pages      int64      `json:"pages"`
 }
 
-// BatchStatus is the answer of the QueryBatchStatus query.
+// BatchStatusRequest is the optional argument of the QueryBatchStatus
+// query: a page of the tasks in batch order, optionally of some states
+// only. Without it (or with its zero value) the answer lists every task
+// of a batch of at most StatusPageSize tasks, and otherwise the first
+// StatusPageSize tasks that are not completed.
+type BatchStatusRequest struct {
+	// Offset is the index in the batch's tasks (of the selected states)
+	// of the first task listed.
+	Offset int `json:"offset,omitempty"`
+	// Limit bounds the tasks listed: 0 or more than StatusPageSize means
+	// StatusPageSize.
+	Limit int `json:"limit,omitempty"`
+	// States selects the tasks listed; empty means all.
+	States []task.State `json:"states,omitempty"`
+}
+
+// BatchStatus is the answer of the QueryBatchStatus query. Tasks is one
+// page (see BatchStatusRequest): Counts always count every task.
 type BatchStatus struct {
 	BatchID     string             `json:"batch_id"`
 	State       task.State         `json:"state"`
@@ -132,14 +164,27 @@ type BatchStatus struct {
 	Tasks       []TaskStatus       `json:"tasks"`
 	// StoppedBy is the task whose failure stopped the batch.
 	StoppedBy string `json:"stopped_by,omitempty"`
+	// Matching is how many tasks the request selected; Tasks lists those
+	// from the request's Offset on. NextOffset is the Offset of the next
+	// page, 0 when Tasks reaches the last of them.
+	Matching   int `json:"matching,omitempty"`
+	NextOffset int `json:"next_offset,omitempty"`
+	// Omitted counts the tasks a summary (a request without States of a
+	// batch of more than StatusPageSize tasks) leaves out: completed ones,
+	// then any past the page.
+	Omitted int `json:"omitted,omitempty"`
 }
 
-// BatchResult is the result of a completed BatchWorkflow.
+// BatchResult is the result of a completed BatchWorkflow. Tasks lists
+// every task of a batch of at most StatusPageSize tasks; of a larger one
+// the first StatusPageSize that did not complete, Omitted counting the
+// rest (query the status, with BatchStatusRequest pages, for all).
 type BatchResult struct {
 	BatchID  string             `json:"batch_id"`
 	Counts   map[task.State]int `json:"counts"`
 	Tasks    []TaskStatus       `json:"tasks"`
 	Duration time.Duration      `json:"duration"`
+	Omitted  int                `json:"omitted,omitempty"`
 }
 
 // ChildWorkflowID is the workflow ID of a batch task's SyncWorkflow, which
@@ -161,8 +206,8 @@ func BatchWorkflow(ctx workflow.Context, in BatchInput) (BatchResult, error) {
 		return BatchResult{}, temporal.NewNonRetryableApplicationError(err.Error(), sferrors.TypeInvalidRequest, nil)
 	}
 	b := newBatch(ctx, in)
-	if err := workflow.SetQueryHandler(ctx, QueryBatchStatus, func() (BatchStatus, error) {
-		return b.status(), nil
+	if err := workflow.SetQueryHandler(ctx, QueryBatchStatus, func(req BatchStatusRequest) (BatchStatus, error) {
+		return b.status(req), nil
 	}); err != nil {
 		return BatchResult{}, err
 	}
@@ -513,24 +558,62 @@ func (b *batch) publish(ctx workflow.Context) {
 }
 
 // status is the query's answer: a copy, so the caller cannot race the
-// workflow.
-func (b *batch) status() BatchStatus {
-	return BatchStatus{
+// workflow, of one page of the tasks (BatchStatusRequest).
+func (b *batch) status(req BatchStatusRequest) BatchStatus {
+	st := BatchStatus{
 		BatchID:     b.in.BatchID,
 		State:       b.state,
 		Concurrency: b.concurrency,
 		Counts:      b.countsCopy(),
-		Tasks:       append([]TaskStatus(nil), b.tasks...),
 		StoppedBy:   b.stoppedBy,
 	}
+	if len(req.States) == 0 && req.Offset == 0 && req.Limit == 0 {
+		st.Tasks, st.Omitted = b.summary()
+		st.Matching = len(b.tasks)
+		return st
+	}
+	limit := req.Limit
+	if limit <= 0 || limit > StatusPageSize {
+		limit = StatusPageSize
+	}
+	for _, t := range b.tasks {
+		if len(req.States) > 0 && !slices.Contains(req.States, t.State) {
+			continue
+		}
+		if st.Matching >= req.Offset && len(st.Tasks) < limit {
+			st.Tasks = append(st.Tasks, t)
+		}
+		st.Matching++
+	}
+	if end := req.Offset + len(st.Tasks); end < st.Matching && len(st.Tasks) > 0 {
+		st.NextOffset = end
+	}
+	return st
+}
+
+// summary is the tasks a result or an argument-less status lists: all of
+// a batch of at most StatusPageSize tasks, else the first StatusPageSize
+// that did not complete; omitted counts the others.
+func (b *batch) summary() (tasks []TaskStatus, omitted int) {
+	if len(b.tasks) <= StatusPageSize {
+		return append([]TaskStatus(nil), b.tasks...), 0
+	}
+	for _, t := range b.tasks {
+		if t.State != task.Completed && len(tasks) < StatusPageSize {
+			tasks = append(tasks, t)
+		}
+	}
+	return tasks, len(b.tasks) - len(tasks)
 }
 
 func (b *batch) result(ctx workflow.Context) BatchResult {
+	tasks, omitted := b.summary()
 	return BatchResult{
 		BatchID:  b.in.BatchID,
 		Counts:   b.countsCopy(),
-		Tasks:    append([]TaskStatus(nil), b.tasks...),
+		Tasks:    tasks,
 		Duration: workflow.Now(ctx).Sub(b.started),
+		Omitted:  omitted,
 	}
 }
 
@@ -575,6 +658,9 @@ func (in *BatchInput) validate() error {
 		errs = append(errs, fmt.Errorf("concurrency: %d is negative", in.Concurrency))
 	}
 	errs = append(errs, in.validateTasks()...)
+	if err := CheckBatchSize(*in); err != nil {
+		errs = append(errs, err)
+	}
 	if c := in.Carry; c != nil {
 		for _, o := range c.Outcomes {
 			if o.Index < 0 || o.Index >= len(in.Tasks) || !isTaskState(o.State) || o.State == task.Pending || o.State == task.Running {
@@ -614,6 +700,26 @@ func (in *BatchInput) validateTasks() []error {
 		checked[t.Dataset] = true
 	}
 	return errs
+}
+
+// CheckBatchSize refuses a batch too large for Temporal's payload limits:
+// more than config.MaxBatchTasks tasks, or an input (without its carry)
+// of more than MaxBatchInputBytes as JSON. syncclient.StartBatch calls it
+// before starting, the workflow again on its input.
+func CheckBatchSize(in BatchInput) error {
+	if n := len(in.Tasks); n > config.MaxBatchTasks {
+		return fmt.Errorf("tasks: %d tasks, a batch holds at most %d: split it into several batches", n, config.MaxBatchTasks)
+	}
+	in.Carry = nil
+	// Deterministic: encoding/json sorts map keys (workflowcheck cannot tell).
+	data, err := json.Marshal(in) //workflowcheck:ignore
+	if err != nil {
+		return fmt.Errorf("encode batch input: %w", err)
+	}
+	if len(data) > MaxBatchInputBytes {
+		return fmt.Errorf("the batch input is %d bytes as JSON, at most %d: use fewer tasks, shorter task IDs or fewer datasets per batch", len(data), MaxBatchInputBytes)
+	}
+	return nil
 }
 
 func isTaskState(s task.State) bool { return slices.Contains(taskStates, s) }

@@ -3,6 +3,8 @@ package workflows_test
 import (
 	"errors"
 	"fmt"
+	"math"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -466,4 +468,108 @@ func TestBatchContinueAsNewKeepsStatuses(t *testing.T) {
 			require.EqualValues(t, 10, ts.Records, ts.ID)
 		}
 	}
+}
+
+// bigBatch is a batch of n tasks with 64-character IDs, all but the last
+// `pending` of them already finished in earlier runs (failed, with
+// messages of the longest kept length and the largest counters), so that
+// every payload is as large as such a batch makes it.
+func bigBatch(n, pending int) workflows.BatchInput {
+	in := batchInput("big-batch-with-a-long-id", 0, 4)
+	long := strings.Repeat("m", 600) // cut to the longest message kept
+	in.Carry = &workflows.BatchCarry{Runs: 3}
+	for i := range n {
+		id := fmt.Sprintf("%064d", i)
+		in.Tasks = append(in.Tasks, workflows.BatchTask{ID: id, Dataset: "customers"})
+		if i < n-pending {
+			in.Carry.Outcomes = append(in.Carry.Outcomes, workflows.TaskOutcome{
+				Index: i, State: task.Failed, Class: string(sferrors.InvalidRequest), Message: long,
+				Records: math.MaxInt64, Pages: math.MaxInt64,
+			})
+		}
+	}
+	return in
+}
+
+// payloadLimit is Temporal's limit on one payload (blob size).
+const payloadLimit = 2 << 20
+
+func encodedSize(t *testing.T, v any) int {
+	t.Helper()
+	p, err := converter.GetDefaultDataConverter().ToPayload(v)
+	require.NoError(t, err)
+	return len(p.GetData())
+}
+
+// A batch of 10,000 tasks with 64-character IDs: its continue-as-new
+// input, its result and its status query (without and with a page
+// request) each stay under the 2 MB payload limit.
+func TestBatchOfTenThousandTasksFitsThePayloadLimit(t *testing.T) {
+	const n = config.MaxBatchTasks
+	require.NoError(t, workflows.CheckBatchSize(bigBatch(n, 0)))
+
+	// Continue-as-new: one child per run, two pending.
+	in := bigBatch(n, 2)
+	in.MaxChildrenPerRun = 1
+	f := newFakeSyncs(t)
+	env := newBatchEnv(t, in.BatchID, f)
+	env.ExecuteWorkflow(workflows.BatchWorkflowName, in)
+	var can *workflow.ContinueAsNewError
+	require.ErrorAs(t, env.GetWorkflowError(), &can)
+	require.Less(t, len(can.Input.GetPayloads()[0].GetData()), payloadLimit, "continue-as-new input")
+
+	// The last run: its result and its status.
+	var next workflows.BatchInput
+	require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+	env = newBatchEnv(t, in.BatchID, newFakeSyncs(t))
+	env.ExecuteWorkflow(workflows.BatchWorkflowName, next)
+	res := batchResult(t, env)
+	require.Equal(t, n, res.Counts[task.Failed]+res.Counts[task.Completed])
+	require.Less(t, encodedSize(t, res), payloadLimit, "result")
+	require.Len(t, res.Tasks, workflows.StatusPageSize, "the result lists a page of the tasks that did not complete")
+	require.Equal(t, n-workflows.StatusPageSize, res.Omitted)
+
+	st := batchStatus(t, env)
+	require.Less(t, encodedSize(t, st), payloadLimit, "status")
+	require.Equal(t, n, st.Counts[task.Failed]+st.Counts[task.Completed])
+	require.Len(t, st.Tasks, workflows.StatusPageSize)
+
+	// Paging through the completed tasks.
+	v, err := env.QueryWorkflow(workflows.QueryBatchStatus, workflows.BatchStatusRequest{States: []task.State{task.Completed}})
+	require.NoError(t, err)
+	var page workflows.BatchStatus
+	require.NoError(t, v.Get(&page))
+	require.Equal(t, 2, page.Matching)
+	require.Len(t, page.Tasks, 2)
+	require.Zero(t, page.NextOffset)
+	v, err = env.QueryWorkflow(workflows.QueryBatchStatus, workflows.BatchStatusRequest{Offset: 9000, Limit: 600})
+	require.NoError(t, err)
+	require.NoError(t, v.Get(&page))
+	require.Len(t, page.Tasks, 600)
+	require.Equal(t, fmt.Sprintf("%064d", 9000), page.Tasks[0].ID)
+	require.Equal(t, 9600, page.NextOffset)
+	require.Less(t, encodedSize(t, page), payloadLimit, "status page")
+}
+
+// A batch over the cap is refused by the workflow as an invalid request
+// (syncclient.StartBatch and the starter refuse it before starting).
+func TestBatchOverTheCapIsRefused(t *testing.T) {
+	over := bigBatch(config.MaxBatchTasks+1, config.MaxBatchTasks+1)
+	over.Carry = nil
+	err := workflows.CheckBatchSize(over)
+	require.ErrorContains(t, err, "10001 tasks, a batch holds at most 10000")
+
+	wide := batchInput("wide", 0, 4)
+	for i := range 9000 {
+		wide.Tasks = append(wide.Tasks, workflows.BatchTask{ID: fmt.Sprintf("%064d", i), Dataset: strings.Repeat("d", 64)})
+	}
+	wide.Datasets[strings.Repeat("d", 64)] = config.Dataset{Source: source.Config{URL: "http://source.invalid/d"}}
+	require.ErrorContains(t, workflows.CheckBatchSize(wide), "bytes as JSON, at most 1048576")
+
+	env := newBatchEnv(t, over.BatchID, newFakeSyncs(t))
+	env.ExecuteWorkflow(workflows.BatchWorkflowName, over)
+	var app *temporal.ApplicationError
+	require.ErrorAs(t, env.GetWorkflowError(), &app)
+	require.Equal(t, sferrors.TypeInvalidRequest, app.Type())
+	require.Contains(t, app.Error(), "at most 10000")
 }

@@ -201,6 +201,7 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		return fmt.Errorf("postgres commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
 			cp.TaskID, cp.Pages, cp.Generation, stored, sink.ErrStaleCheckpoint)
 	}
+	records = sink.StoredRecords(records) // NUL characters as text (sink/nul.go)
 	if len(records) > 0 {
 		keys := make([]string, len(records))
 		data := make([]string, len(records))

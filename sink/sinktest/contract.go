@@ -106,6 +106,27 @@ func Run(t *testing.T, open Opener, read Reader) {
 	t.Run("invalid checkpoints are refused", c.invalidCheckpoints)
 	t.Run("opening the same database twice", c.openTwice)
 	t.Run("reopening keeps data", c.reopen)
+	t.Run("NUL characters in keys and data are stored as text", c.nulCharacters)
+}
+
+// nulCharacters: PostgreSQL refuses NUL in TEXT and \u0000 in JSONB; every
+// driver stores a NUL as the text `\u0000` instead (sink/nul.go), and
+// leaves an escaped backslash followed by u0000 alone.
+func (c contract) nulCharacters(t *testing.T) {
+	s := c.open(t)
+	recs := []source.Record{
+		{Key: "a\x00b", Data: json.RawMessage(`{"id":"a\u0000b","v":"x\u0000y\\u0000z","n":[1,"\u0000"]}`)},
+		{Key: "plain", Data: json.RawMessage(`{"id":"plain","path":"C:\\u0000"}`)},
+	}
+	cp := sink.Checkpoint{TaskID: "task-nul", DatasetID: "nul", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 2}}
+	require.NoError(t, s.Commit(t.Context(), cp, recs))
+	assert.Equal(t, int64(2), MustCount(t, s, "nul"))
+	c.assertStored(t, s, "nul", `a\u0000b`, `{"id":"a\\u0000b","v":"x\\u0000y\\u0000z","n":[1,"\\u0000"]}`)
+	c.assertStored(t, s, "nul", "plain", `{"id":"plain","path":"C:\\u0000"}`)
+	assert.Equal(t, "a\x00b", recs[0].Key, "the caller's page is not modified")
+	// Recommitting the page upserts the same records.
+	require.NoError(t, s.Commit(t.Context(), cp, recs))
+	assert.Equal(t, int64(2), MustCount(t, s, "nul"))
 }
 
 func (c contract) commitThenLoad(t *testing.T) {

@@ -224,6 +224,7 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		return fmt.Errorf("sqlite commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
 			cp.TaskID, cp.Pages, cp.Generation, stored, sink.ErrStaleCheckpoint)
 	}
+	records = sink.StoredRecords(records) // NUL characters as text (sink/nul.go)
 	stmt := tx.StmtContext(ctx, s.upsertRecord)
 	for i, r := range records {
 		// Data goes in as TEXT: a BLOB would be read as SQLite JSONB.
