@@ -105,3 +105,28 @@ func DSNHost(dsn string) string {
 	}
 	return ""
 }
+
+// LiteralPassword reports whether dsn holds a password itself rather than
+// a ${NAME} reference to one, and where: "password in the userinfo"
+// (user:PASSWORD@) or "password parameter" (password=... in the query or
+// key/value string). An empty password and a SQLite DSN (a file path, no
+// credentials) hold none. A destination that travels with a task must
+// hold references only (ARCHITECTURE.md §Sink protocol).
+func LiteralPassword(dsn string) (where string, ok bool) {
+	if strings.HasPrefix(dsn, "sqlite://") {
+		return "", false
+	}
+	if pw, ok := DSNPassword(dsn); ok && pw != "" && !envRef.MatchString(pw) {
+		return "password in the userinfo", true
+	}
+	for _, m := range kvPassword.FindAllStringSubmatch(dsn, -1) {
+		v := strings.Trim(m[2], "'")
+		if u, err := url.QueryUnescape(v); err == nil {
+			v = u
+		}
+		if v != "" && !envRef.MatchString(v) {
+			return "password parameter", true
+		}
+	}
+	return "", false
+}

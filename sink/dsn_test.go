@@ -70,3 +70,29 @@ func TestDSNHostAndPassword(t *testing.T) {
 		})
 	}
 }
+
+func TestLiteralPassword(t *testing.T) {
+	tests := []struct {
+		dsn   string
+		where string
+	}{
+		{"postgres://app:${PG_PASSWORD}@db:5432/sync", ""},
+		{"postgres://app@db:5432/sync", ""},
+		{"postgres://app:@db:5432/sync", ""},
+		{"postgres://db/sync?password=${PG_PASSWORD}", ""},
+		{"postgres://db/sync?password=%24%7BPG_PASSWORD%7D", ""},
+		{"sqlite:///data/a:b@c.db", ""},
+		{"postgres://app:s3cret@db:5432/sync", "password in the userinfo"},
+		{"postgres://app:pre${PG_PASSWORD}@db/sync", "password in the userinfo"},
+		{"postgres://app:p/w@d@db/sync", "password in the userinfo"},
+		{"postgres://db/sync?user=app&password=s3cret", "password parameter"},
+		{"host=db password='with space'", "password parameter"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.dsn, func(t *testing.T) {
+			where, ok := LiteralPassword(tt.dsn)
+			assert.Equal(t, tt.where != "", ok)
+			assert.Equal(t, tt.where, where)
+		})
+	}
+}

@@ -254,7 +254,11 @@ func (r *runner) applyGlobalLimits(ctx context.Context) error {
 
 // openSink opens the destination; it is closed last of the worker's parts.
 func (r *runner) openSink(ctx context.Context) (sink.Sink, error) {
-	snk, err := engine.OpenSink(ctx, r.dsn)
+	dsn, err := r.expandDSN()(r.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sink %s (from %s): %w", sink.RedactDSN(r.dsn), r.sinkFrom, err)
+	}
+	snk, err := engine.OpenSink(ctx, dsn)
 	if err != nil {
 		return nil, stoppedOr(ctx, fmt.Errorf("open sink %s (from %s): %w", sink.RedactDSN(r.dsn), r.sinkFrom, err))
 	}
@@ -266,6 +270,12 @@ func (r *runner) openSink(ctx context.Context) (sink.Sink, error) {
 	return snk, nil
 }
 
+// expandDSN resolves the ${NAME} references of a destination DSN, the
+// worker's default and every task's (ARCHITECTURE.md §Sink protocol).
+func (r *runner) expandDSN() func(dsn string) (string, error) {
+	return engine.ExpandFrom(func(name string) (string, bool) { return lookup(r.env, name) })
+}
+
 // startWorker assembles the worker (engine.New) on snk, starts it, turns
 // health on and logs where it runs.
 func (r *runner) startWorker(snk sink.Sink) error {
@@ -275,6 +285,8 @@ func (r *runner) startWorker(snk sink.Sink) error {
 	}
 	w, _, err := engine.New(r.c, engine.Options{
 		Sink:                    snk,
+		DefaultDSN:              r.dsn,
+		ExpandDSN:               r.expandDSN(),
 		Limits:                  r.limits,
 		Observer:                r.m,
 		StopTimeout:             stopTimeout,
