@@ -93,7 +93,7 @@ func (p *Sinks) Acquire(ctx context.Context, dsn string) (sink.Sink, func(), err
 	op := "open destination " + sink.RedactDSN(dsn)
 	if where, ok := sink.LiteralPassword(dsn); ok {
 		return nil, nil, sferrors.Newf(sferrors.InvalidRequest, op,
-			"the %s is a literal password: a task's destination must refer to it as ${NAME}, resolved by the worker", where)
+			"the destination holds a literal password (%s): a task's destination must refer to it as ${NAME}, resolved by the worker", where)
 	}
 	resolved, err := p.o.ExpandDSN(dsn)
 	if err != nil {
