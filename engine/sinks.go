@@ -288,11 +288,12 @@ func ExpandFrom(lookup func(name string) (string, bool)) func(dsn string) (strin
 // ExpandDSNRefs replaces each ${NAME} reference of dsn by resolve(ref,
 // host), ref being "${NAME}" and host the DSN's host (sink.DSNHost), so
 // that an operator's bindings can restrict a secret to its host. Inside a
-// URL a value is percent-encoded, so that a password with '/', '@', ':' or
-// '?' stays the password.
+// PostgreSQL URL a value is percent-encoded, so that a password with '/',
+// '@', ':' or '?' stays the password; in a SQLite path it is kept as is.
 func ExpandDSNRefs(dsn string, resolve func(ref, host string) (string, error)) (string, error) {
 	host := sink.DSNHost(dsn)
-	isURL := strings.Contains(dsn, "://")
+	// A SQLite DSN is a file path, never unescaped: values go in as they are.
+	isURL := strings.Contains(dsn, "://") && !strings.HasPrefix(dsn, "sqlite://")
 	var b strings.Builder
 	rest := dsn
 	for {

@@ -154,6 +154,9 @@ func TestExpandDSNRefsEscapesValues(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "postgres://app:a%2Fb%40c%3Ad%20e@db.example:5432/sync", got)
 	assert.Equal(t, []string{"db.example", "db.example"}, hosts)
+	got, err = engine.ExpandDSNRefs("sqlite://${DATA_DIR}/x.db", func(string, string) (string, error) { return "/var/lib/a b", nil })
+	require.NoError(t, err)
+	assert.Equal(t, "sqlite:///var/lib/a b/x.db", got)
 	_, err = engine.ExpandDSNRefs("postgres://app:${PG@db/x", nil)
 	assert.Error(t, err)
 }
