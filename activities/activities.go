@@ -49,11 +49,27 @@ type Observer interface {
 	RateLimitWait(key string, d time.Duration)
 }
 
+// Sinks gives each task the sink of its destination (ARCHITECTURE.md §Sink
+// protocol): engine.Sinks, a pool of open sinks shared by the tasks.
+type Sinks interface {
+	// Acquire returns the open sink of the destination dsn (a task's
+	// SyncInput.Sink; "" is the worker's default) and the function that
+	// releases it once the activity is done with it. Its errors are
+	// classified (*errors.Error) and name the destination, password
+	// redacted.
+	Acquire(ctx context.Context, dsn string) (sink.Sink, func(), error)
+}
+
 // Activities is the set of activities a worker registers. Its fields are the
 // dependencies, injected by the worker main (or a test).
 type Activities struct {
-	Source   Fetcher
-	Sink     sink.Sink
+	Source Fetcher
+	// Sink is the default destination, for a task that names none; with
+	// Sinks nil, every task's.
+	Sink sink.Sink
+	// Sinks, when set, gives each task the sink of its destination
+	// (SyncPagesInput.Sink), the default included.
+	Sinks    Sinks
 	Limits   Limiter
 	Observer Observer // optional
 	// Now is the clock; default time.Now.
@@ -80,6 +96,9 @@ type SyncPagesInput struct {
 	// a longer one is returned to the workflow, which waits on a durable
 	// timer without holding a worker slot.
 	MaxWait time.Duration `json:"max_wait"`
+	// Sink is the task's destination DSN (workflows.SyncInput.Sink), no
+	// secret in it; empty means the worker's default.
+	Sink string `json:"sink,omitempty"`
 }
 
 // SyncPagesResult is where the task stands after one SyncPages execution.
@@ -123,6 +142,12 @@ const (
 // checkpoint, so that a retry resumes where the previous attempt stopped.
 func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPagesResult, error) {
 	s := a.newPageSync(ctx, in.withDefaults())
+	snk, release, serr := a.sinkOf(ctx, in.Sink)
+	if serr != nil {
+		return SyncPagesResult{}, s.fail(serr)
+	}
+	defer release()
+	s.snk = snk
 	pos, err := s.resume()
 	if err != nil {
 		return SyncPagesResult{}, err
@@ -169,6 +194,7 @@ func (in SyncPagesInput) withDefaults() SyncPagesInput {
 // heartbeated), what it will return (res) and the fetch running ahead.
 type pageSync struct {
 	a        *Activities
+	snk      sink.Sink // the task's destination
 	ctx      context.Context
 	fctx     context.Context // of the fetches: cancelled when the execution returns
 	in       SyncPagesInput
@@ -207,7 +233,7 @@ func (s *pageSync) resume() (task.Position, error) {
 			from = append(from, hb.Position)
 		}
 	}
-	cp, ok, err := s.a.Sink.Load(s.ctx, s.in.TaskID)
+	cp, ok, err := s.snk.Load(s.ctx, s.in.TaskID)
 	if err != nil {
 		return task.Position{}, s.fail(sferrors.New(classifySinkError(s.ctx, err), "load checkpoint", err))
 	}
@@ -319,7 +345,7 @@ func (s *pageSync) commit(page source.Page) error {
 	}
 	next := s.pos.Advance(page.Next, page.Done, len(page.Records))
 	s.fetchAhead(next)
-	if err := s.a.Sink.Commit(s.ctx, s.checkpoint(next), page.Records); err != nil {
+	if err := s.snk.Commit(s.ctx, s.checkpoint(next), page.Records); err != nil {
 		if s.ctx.Err() != nil {
 			return s.fail(cutOff(s.ctx, s.stopping, "commit"))
 		}
@@ -394,13 +420,20 @@ type RecordStateInput struct {
 	DatasetID string     `json:"dataset_id"`
 	State     task.State `json:"state"`
 	Message   string     `json:"message,omitempty"`
+	// Sink is the task's destination DSN, as in SyncPagesInput.
+	Sink string `json:"sink,omitempty"`
 }
 
 // RecordState writes a task's final state (cancelled, failed) into its
 // checkpoint. The workflow calls it from a disconnected context during
 // cleanup.
 func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error {
-	if err := a.Sink.SetState(ctx, in.TaskID, in.DatasetID, in.State, in.Message); err != nil {
+	snk, release, serr := a.sinkOf(ctx, in.Sink)
+	if serr != nil {
+		return a.fail(ctx, in.DatasetID, serr)
+	}
+	defer release()
+	if err := snk.SetState(ctx, in.TaskID, in.DatasetID, in.State, in.Message); err != nil {
 		return a.fail(ctx, in.DatasetID, sferrors.New(classifySinkError(ctx, err), "record state", err))
 	}
 	return nil
@@ -449,6 +482,31 @@ func classifySinkError(ctx context.Context, err error) sferrors.Class {
 		return sferrors.Transient
 	}
 	return sferrors.Unrecoverable
+}
+
+// sinkOf is the sink of the destination dsn ("" = the default) and its
+// release: from Sinks when set, else the Sink field (dsn must then be empty
+// or nothing could honour it).
+func (a *Activities) sinkOf(ctx context.Context, dsn string) (sink.Sink, func(), *sferrors.Error) {
+	if a.Sinks == nil {
+		if dsn != "" || a.Sink == nil {
+			return nil, nil, sferrors.Newf(sferrors.InvalidRequest, "open destination",
+				"this worker has no sink pool to open the task's destination %s", sink.RedactDSN(dsn))
+		}
+		return a.Sink, func() {}, nil
+	}
+	snk, release, err := a.Sinks.Acquire(ctx, dsn)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, nil, sferrors.New(sferrors.Cancelled, "open destination", ctx.Err())
+		}
+		var e *sferrors.Error
+		if !errors.As(err, &e) {
+			e = sferrors.New(classifySinkError(ctx, err), "open destination", err)
+		}
+		return nil, nil, e
+	}
+	return snk, release, nil
 }
 
 func (a *Activities) now() time.Time {

@@ -241,6 +241,24 @@ func TestLoadProblems(t *testing.T) {
 			text:    "at least one dataset is required",
 		},
 		{
+			name:    "literal sink password",
+			content: "sink: postgres://app:s3cret@db:5432/sync\ndatasets:\n" + okDataset,
+			want:    Problem{Line: 1, Field: "sink"},
+			text:    "password in the userinfo must reference an environment variable such as ${PG_PASSWORD}, not contain the secret",
+		},
+		{
+			name:    "literal sink password parameter",
+			content: "datasets:\n" + okDataset + "sink: postgres://db/sync?user=app&password=s3cret\n",
+			want:    Problem{Line: 7, Field: "sink"},
+			text:    "password parameter must reference an environment variable",
+		},
+		{
+			name:    "malformed sink reference",
+			content: "sink: postgres://app:${PG_PASSWORD@db/sync\ndatasets:\n" + okDataset,
+			want:    Problem{Line: 1, Field: "sink"},
+			text:    `"${" is not closed`,
+		},
+		{
 			name:    "bad sink scheme",
 			content: "sink: mysql://u@h/db\ndatasets:\n" + okDataset,
 			want:    Problem{Line: 1, Field: "sink"},
@@ -485,6 +503,8 @@ func TestSinkOverride(t *testing.T) {
 		{"override supplies missing sink", noSink, "postgresql://u@db/sync", ""},
 		{"missing sink", noSink, "", "orders.yaml: sink: a sink is required"},
 		{"bad override", header + okDataset, "mysql://u:secret@h/db", `orders.yaml: sink (from SYNCFLOW_SINK): unsupported sink (scheme "mysql")`},
+		{"override with a reference", header + okDataset, "postgres://app:${PG_PASSWORD}@db/sync", ""},
+		{"override with a literal password", header + okDataset, "postgres://app:hunter2@db/sync", `orders.yaml: sink (from SYNCFLOW_SINK): the password in the userinfo must reference an environment variable`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -500,7 +520,8 @@ func TestSinkOverride(t *testing.T) {
 				return
 			}
 			require.ErrorContains(t, err, tt.want)
-			assert.NotContains(t, err.Error(), "secret", "the DSN's password must not leak")
+			assert.NotContains(t, err.Error(), "secret@", "the DSN's password must not leak")
+			assert.NotContains(t, err.Error(), "hunter2", "the DSN's password must not leak")
 		})
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/syncflow/syncflow/ratelimit/fairness"
+	"github.com/syncflow/syncflow/sink"
 )
 
 // DefaultTimeout is the per-request timeout of a source that declares none.
@@ -194,10 +195,32 @@ func checkSink(dsn string) string {
 	return fmt.Sprintf("unsupported sink (%s): want sqlite://PATH, postgres://... or postgresql://...", scheme)
 }
 
+// checkSinkSecrets returns what is wrong with the secrets of a sink DSN,
+// or "": the destination travels with every task into workflow history
+// (ARCHITECTURE.md §Sink protocol), so like a credential header it may
+// refer to its password as ${NAME} only, resolved by the worker.
+func checkSinkSecrets(dsn string) string {
+	if _, err := EnvRefs(dsn); err != nil {
+		return err.Error()
+	}
+	if where, ok := sink.LiteralPassword(dsn); ok {
+		return fmt.Sprintf("the %s must reference an environment variable such as ${PG_PASSWORD}, not contain the secret (the sink travels with each task; the worker resolves the variable)", where)
+	}
+	return ""
+}
+
+// sinkProblem is checkSink, then checkSinkSecrets.
+func sinkProblem(dsn string) string {
+	if msg := checkSink(dsn); msg != "" {
+		return msg
+	}
+	return checkSinkSecrets(dsn)
+}
+
 // validate checks the decoded file and adds its problems to d.
 func (f *File) validate(d *decoder) {
 	if f.Sink != "" {
-		if msg := checkSink(f.Sink); msg != "" {
+		if msg := sinkProblem(f.Sink); msg != "" {
 			d.addf("sink", d.lineOf("sink"), "%s", msg)
 		}
 	}
@@ -331,7 +354,9 @@ func (f *File) applyDefaults() {
 }
 
 // ApplySinkOverride replaces the file's sink with dsn when dsn is not empty.
-// The main passes the SYNCFLOW_SINK environment variable; call CheckSink after.
+// The main passes the SYNCFLOW_SINK environment variable; call CheckSink
+// after, which holds the override to the file's rules (a supported scheme,
+// no literal password): the sink travels with each task either way.
 func (f *File) ApplySinkOverride(dsn string) {
 	if dsn != "" {
 		f.Sink = dsn
@@ -352,7 +377,7 @@ func (f *File) CheckSink() error {
 	case f.Sink == "":
 		p.Message = "a sink is required: set sink in the file or SYNCFLOW_SINK, e.g. sqlite://syncflow.db"
 	default:
-		p.Message = checkSink(f.Sink)
+		p.Message = sinkProblem(f.Sink)
 	}
 	if p.Message == "" {
 		return nil

@@ -249,7 +249,12 @@ func TestComposeWorker(t *testing.T) {
 	})
 
 	t.Run("SYNCFLOW_SINK is the destination database", func(t *testing.T) {
-		u, err := url.Parse(env(w, "SYNCFLOW_SINK"))
+		// The password is a reference the worker resolves from its
+		// environment (the sink travels with each task).
+		const ref = "${DESTINATION_PASSWORD}"
+		sinkDSN := env(w, "SYNCFLOW_SINK")
+		require.Contains(t, sinkDSN, ":"+ref+"@")
+		u, err := url.Parse(strings.Replace(sinkDSN, ref, url.PathEscape(env(w, "DESTINATION_PASSWORD")), 1))
 		require.NoError(t, err)
 		dest := service(t, p, svcDestination)
 		assert.Contains(t, []string{"postgres", "postgresql"}, u.Scheme)
@@ -392,7 +397,9 @@ func TestDeployConfig(t *testing.T) {
 	dec.KnownFields(true) // a misspelt field is an error, not a silent default
 	require.NoError(t, dec.Decode(&cfg))
 
-	sink, err := url.Parse(cfg.Sink)
+	_, err = config.Load(file)
+	require.NoError(t, err, "the file passes syncflow's own validation (no literal sink password)")
+	sink, err := url.Parse(strings.Replace(cfg.Sink, "${DESTINATION_PASSWORD}", "x", 1))
 	require.NoError(t, err)
 	assert.Equal(t, svcDestination, sink.Hostname(), "sink")
 

@@ -8,6 +8,7 @@
 package engine
 
 import (
+	"context"
 	"errors"
 	"time"
 
@@ -33,12 +34,29 @@ const DefaultStopTimeout = 30 * time.Second
 // cancelled sync takes to stop.
 const DefaultHeartbeatEvery = time.Second
 
+
 // Options configure a worker and its activities. Only Sink is required;
 // New fills in the defaults of everything else.
 type Options struct {
-	// Sink is where pages and checkpoints are committed; required. The
-	// caller opens it (OpenSink) and closes it after stopping the worker.
+	// Sink is the default destination, for a task that names none
+	// (SyncInput.Sink empty); required. The caller opens it (OpenSink) and
+	// closes it after stopping the worker. A task that names a destination
+	// gets it from the worker's pool (Sinks), see ARCHITECTURE.md §Sink
+	// protocol.
 	Sink sink.Sink
+	// DefaultDSN is Sink's DSN as written (--sink): a task naming exactly
+	// it shares Sink instead of opening it again. Optional.
+	DefaultDSN string
+	// ExpandDSN resolves the ${NAME} references of a task's destination;
+	// default ExpandWith(Secrets): only names the operator bound to the
+	// destination's host.
+	ExpandDSN func(dsn string) (string, error)
+	// SinkIdle is how long a task's destination stays open unused; default
+	// DefaultSinkIdle.
+	SinkIdle time.Duration
+	// OpenSink opens a task's resolved destination; default OpenSink
+	// (tests).
+	OpenSink func(ctx context.Context, dsn string) (sink.Sink, error)
 	// Source fetches pages; default source.NewClient with Secrets.
 	Source activities.Fetcher
 	// Secrets are the operator's secret bindings, through which the default
@@ -71,14 +89,42 @@ type Options struct {
 // filled in) and a Temporal worker on the task queue with the workflows and
 // the activities registered. The caller starts and stops the worker; the
 // activities are returned for callers that inspect them.
+//
+// The worker's pool of task destinations (Sinks) is closed when the
+// returned worker stops.
 func New(c client.Client, o Options) (worker.Worker, *activities.Activities, error) {
 	if o.Sink == nil {
 		return nil, nil, errors.New("engine: Options.Sink is required")
 	}
 	acts := newActivities(o)
+	pool := NewSinks(SinksOptions{
+		Default: o.Sink, DefaultDSN: o.DefaultDSN, ExpandDSN: cmpOr(o.ExpandDSN, ExpandWith(o.Secrets)), Open: o.OpenSink, Idle: o.SinkIdle,
+	})
+	acts.Sinks = pool
 	w := worker.New(c, taskQueue(o), workerOptions(o))
 	Register(w, acts)
-	return w, acts, nil
+	return &pooledWorker{Worker: w, sinks: pool}, acts, nil
+}
+
+// pooledWorker is a Temporal worker that closes its pool of destinations
+// once it has stopped.
+type pooledWorker struct {
+	worker.Worker
+	sinks *Sinks
+}
+
+// Stop stops the worker, then closes the destinations it opened.
+func (w *pooledWorker) Stop() {
+	w.Worker.Stop()
+	_ = w.sinks.Close()
+}
+
+// Run runs the worker until interruptCh delivers, then closes the
+// destinations it opened.
+func (w *pooledWorker) Run(interruptCh <-chan interface{}) error {
+	err := w.Worker.Run(interruptCh)
+	_ = w.sinks.Close()
+	return err
 }
 
 // newActivities returns the activities of o, defaults filled in.
@@ -142,4 +188,12 @@ func Register(w worker.Registry, a *activities.Activities) {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.SyncWorkflow, workflow.RegisterOptions{Name: workflows.SyncWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
+}
+
+// cmpOr is f, or def when f is nil.
+func cmpOr(f, def func(string) (string, error)) func(string) (string, error) {
+	if f != nil {
+		return f
+	}
+	return def
 }

@@ -15,7 +15,12 @@
 //
 //	sqlite:///abs/path/syncflow.db   SQLite file, absolute path
 //	sqlite://rel/path/syncflow.db    SQLite file, relative to the working directory
-//	postgres://user:pw@host:5432/db?sslmode=disable   PostgreSQL (also postgresql://)
+//	postgres://user:${PG_PASSWORD}@host:5432/db?sslmode=disable   PostgreSQL (also postgresql://)
+//
+// A destination travels with each task (ARCHITECTURE.md §Sink protocol), so
+// it names its password as a ${NAME} reference, which the worker resolves
+// (engine.Sinks); LiteralPassword finds a literal one, RedactDSN hides any
+// password in errors and logs.
 //
 // Parent directories of a SQLite file are created. Any PostgreSQL runtime
 // parameter may be added to the DSN, e.g. search_path=myschema to keep the

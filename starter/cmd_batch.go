@@ -116,7 +116,9 @@ func (a *app) batchTasks(f *config.File, o batchFlags) ([]config.Task, int, bool
 
 // batchInput is the input of the batch that o asks for.
 func (a *app) batchInput(f *config.File, o batchFlags) (workflows.BatchInput, int, bool) {
-	in := workflows.BatchInput{Datasets: map[string]config.Dataset{}, Concurrency: o.concurrency}
+	// The destination travels with the batch's tasks (ARCHITECTURE.md
+	// §Sink protocol): the worker writes where the file says.
+	in := workflows.BatchInput{Datasets: map[string]config.Dataset{}, Concurrency: o.concurrency, Sink: syncclient.TaskSink(f.Sink)}
 	tasks, code, ok := a.batchTasks(f, o)
 	if !ok {
 		return in, code, false

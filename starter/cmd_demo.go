@@ -270,6 +270,8 @@ func (d *demo) startWorker(c client.Client) (int, bool) {
 	w, _, err := engine.New(c, engine.Options{
 		Sink:    d.sink,
 		Secrets: token,
+		// The demo's syncs name this destination: they share the sink.
+		DefaultDSN: d.sinkDSN,
 		// An interrupted demo has cancelled its syncs before it stops the
 		// worker: there is nothing in flight to wait for.
 		StopTimeout: 2 * time.Second,

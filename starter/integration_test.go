@@ -31,12 +31,14 @@ import (
 // writing to a SQLite file, a demo API and a configuration file naming
 // them: what the starter talks to in production, in one test.
 type world struct {
-	t       *testing.T
-	c       client.Client
-	env     []string
-	sink    sink.Sink
-	cfgPath string
-	dir     string
+	t    *testing.T
+	c    client.Client
+	env  []string
+	sink sink.Sink // the configuration's destination
+	// workerDefault is the worker's default destination (its --sink).
+	workerDefault sink.Sink
+	cfgPath       string
+	dir           string
 }
 
 func newWorld(t *testing.T, api demoapi.Options, datasets ...string) *world {
@@ -44,8 +46,8 @@ func newWorld(t *testing.T, api demoapi.Options, datasets ...string) *world {
 	return newWorldWithSink(t, api, nil, datasets...)
 }
 
-// newWorldWithSink is newWorld whose worker writes through wrap(sink)
-// (nil: the sink itself).
+// newWorldWithSink is newWorld whose worker writes the tasks' destination
+// through wrap(sink) (nil: the sink itself).
 func newWorldWithSink(t *testing.T, api demoapi.Options, wrap func(sink.Sink) sink.Sink, datasets ...string) *world {
 	t.Helper()
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
@@ -55,23 +57,33 @@ func newWorldWithSink(t *testing.T, api demoapi.Options, wrap func(sink.Sink) si
 	srv := httptest.NewServer(demoapi.New(api))
 	t.Cleanup(srv.Close)
 	dir := t.TempDir()
+	// The worker's default destination is not the configuration's: the
+	// tasks carry theirs (issue 11 §1), and nothing may land here.
+	workerDefault, err := engine.OpenSink(context.Background(), "sqlite://"+filepath.Join(dir, "worker-default.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = workerDefault.Close() })
 	sinkPath := filepath.Join(dir, "data.db")
 	s, err := engine.OpenSink(context.Background(), "sqlite://"+sinkPath)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	ws := sink.Sink(s)
-	if wrap != nil {
-		ws = wrap(s)
-	}
 	w, _, err := engine.New(c, engine.Options{
-		Sink: ws, HeartbeatEvery: 200 * time.Millisecond,
+		Sink: workerDefault, HeartbeatEvery: 200 * time.Millisecond,
+		// The tasks' destination (the configuration's) comes from the
+		// worker's pool, opened through wrap.
+		OpenSink: func(ctx context.Context, dsn string) (sink.Sink, error) {
+			opened, err := engine.OpenSink(ctx, dsn)
+			if err != nil || wrap == nil {
+				return opened, err
+			}
+			return wrap(opened), nil
+		},
 		StopTimeout: 2 * time.Second,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 	return &world{
-		t: t, c: c, sink: s, dir: dir,
+		t: t, c: c, sink: s, workerDefault: workerDefault, dir: dir,
 		env: []string{
 			"TEMPORAL_ADDRESS=" + ts.GetFrontendHostPort(),
 			"TEMPORAL_NAMESPACE=" + ts.GetDefaultNamespace(),
@@ -180,6 +192,11 @@ func TestSyncStatusListCancelBatch(t *testing.T) {
 	require.NotNil(t, st.BatchStatus, st.BatchError)
 	require.Equal(t, task.Completed, st.BatchStatus.State)
 	require.Equal(t, 1, st.BatchStatus.Counts[task.Completed])
+	for _, ds := range []string{"orders", "big"} {
+		n, err := w.workerDefault.Count(ctx, ds)
+		require.NoError(t, err)
+		require.Zero(t, n, "records of %s went to the worker's default destination, not the configuration's", ds)
+	}
 
 	// list: both runs of sync-orders, sync-big, the batch and its task.
 	require.EventuallyWithT(t, func(c *assert.CollectT) {

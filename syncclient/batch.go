@@ -16,7 +16,8 @@ import (
 const batchWorkflowName = workflows.BatchWorkflowName
 
 // StartBatch starts a BatchWorkflow with workflow ID batchID (which also
-// becomes in.BatchID). Like StartSync, it attaches to a running batch with
+// becomes in.BatchID). in.Sink (and a task's own Sink) is the destination
+// its tasks carry, as for StartSync: no literal password in it. Like StartSync, it attaches to a running batch with
 // that ID and starts a new run when a closed one has it.
 func (c *Client) StartBatch(ctx context.Context, batchID string, in workflows.BatchInput) (client.WorkflowRun, error) {
 	if batchID == "" {

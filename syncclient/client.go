@@ -61,9 +61,13 @@ func (c *Client) Temporal() client.Client { return c.c }
 // without one.
 func DefaultTaskID(dataset string) string { return "sync-" + dataset }
 
-// StartSync starts a SyncWorkflow copying ds into the sink named by sinkName
-// (a DSN or a kind such as "sqlite"; only its kind is shown, in the
-// workflow's summary). The workflow ID is taskID, or DefaultTaskID(ds.ID)
+// StartSync starts a SyncWorkflow copying ds into the destination sinkName:
+// a DSN (sqlite://PATH, postgres://...) travels with the task
+// (SyncInput.Sink), so the worker writes there whatever its own --sink; a
+// bare kind such as "sqlite", or "", leaves the task to the worker's
+// default destination. The DSN must hold no literal password (refer to it
+// as ${NAME}, resolved by the worker); only its kind is shown, in the
+// workflow's summary. The workflow ID is taskID, or DefaultTaskID(ds.ID)
 // when taskID is empty. If a sync with that ID is running, StartSync returns
 // it instead (after checking that it syncs the same dataset); if one has
 // closed, it starts a new run.
@@ -84,7 +88,7 @@ func (c *Client) StartSync(ctx context.Context, taskID string, ds config.Dataset
 			workflows.SearchAttrDataset.ValueSet(ds.ID),
 			workflows.SearchAttrState.ValueSet(string(task.Running)),
 		),
-	}, workflows.SyncWorkflowName, workflows.SyncInput{TaskID: taskID, Dataset: ds, Options: opts})
+	}, workflows.SyncWorkflowName, workflows.SyncInput{TaskID: taskID, Dataset: ds, Options: opts, Sink: TaskSink(sinkName)})
 	if err != nil {
 		return nil, fmt.Errorf("start sync %s: %w", taskID, err)
 	}
@@ -101,6 +105,15 @@ func (c *Client) StartSync(ctx context.Context, taskID string, ds config.Dataset
 		return nil, fmt.Errorf("start sync %s: workflow ID is in use by a running sync of dataset %q", taskID, st.Dataset)
 	}
 	return run, nil
+}
+
+// TaskSink is what a task carries as its destination for sinkName: the DSN
+// itself, or "" (the worker's default) for a bare kind such as "sqlite".
+func TaskSink(sinkName string) string {
+	if strings.Contains(sinkName, "://") {
+		return sinkName
+	}
+	return ""
 }
 
 // SinkKind returns the kind of a sink DSN ("sqlite", "postgres"), never the

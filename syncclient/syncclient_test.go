@@ -39,6 +39,7 @@ type harness struct {
 	api  *demoapi.Server
 	url  string
 	sink sink.Sink
+	dsn  string // the sink's: a task naming it writes there
 }
 
 func newHarness(t *testing.T, opts demoapi.Options) *harness {
@@ -58,19 +59,21 @@ func newHarness(t *testing.T, opts demoapi.Options) *harness {
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
 
-	s, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "data.db"))
+	dsn := "sqlite://" + filepath.Join(t.TempDir(), "data.db")
+	s, err := engine.OpenSink(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 
 	w, _, err := engine.New(c, engine.Options{
 		Sink:           s,
+		DefaultDSN:     dsn,
 		HeartbeatEvery: 200 * time.Millisecond,
 		StopTimeout:    2 * time.Second,
 	})
 	require.NoError(t, err)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop) // runs before the sink and the server are closed
-	return &harness{t: t, c: c, sc: syncclient.New(c), api: api, url: srv.URL, sink: s}
+	return &harness{t: t, c: c, sc: syncclient.New(c), api: api, url: srv.URL, sink: s, dsn: dsn}
 }
 
 // dataset is the config of one demo dataset.
@@ -97,7 +100,7 @@ func TestStartSyncCompletesAndResyncs(t *testing.T) {
 	}})
 	ctx := testCtx(t)
 
-	run, err := h.sc.StartSync(ctx, "", h.dataset("orders"), workflows.SyncOptions{}, "sqlite:///tmp/x.db")
+	run, err := h.sc.StartSync(ctx, "", h.dataset("orders"), workflows.SyncOptions{}, h.dsn)
 	require.NoError(t, err)
 	require.Equal(t, "sync-orders", run.GetID())
 	res, err := h.sc.Wait(ctx, run)

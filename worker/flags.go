@@ -89,7 +89,7 @@ func parseFlags(args []string, env func(string) string, stdout io.Writer) (*opti
 	fs.IntVar(&o.uiPort, "ui-port", devserver.DefaultUIPort, "with --dev: the Web UI port; -1 runs no UI")
 	fs.StringVar(&o.devDB, "dev-db", devserver.DefaultDBPath, "with --dev: the SQLite file holding the dev server's state")
 	fs.StringVar(&o.configPath, "config", env(envConfig), "syncflow config `FILE` (env "+envConfig+"); optional: supplies the sink, binds each ${VAR} a dataset's\nheaders use to that dataset's URL host (the sink's to the sink host), and lets the worker check\nat start that they are set")
-	fs.StringVar(&o.sink, "sink", defaultSink, "destination database `DSN`: sqlite://PATH or postgres://...\nprecedence: this flag, then env "+envSink+", then the config file's sink, then the default")
+	fs.StringVar(&o.sink, "sink", defaultSink, "default destination database `DSN`, for tasks that name none (a task's own sink wins):\nsqlite://PATH or postgres://USER:${PG_PASSWORD}@HOST/DB (${NAME} from the worker's environment)\nprecedence: this flag, then env "+envSink+", then the config file's sink, then the default")
 	metricsDefault := defaultMetrics
 	if v, ok := lookup(env, envMetrics); ok {
 		metricsDefault = v

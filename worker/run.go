@@ -308,7 +308,11 @@ func (r *runner) applyGlobalLimits(ctx context.Context) error {
 
 // openSink opens the destination; it is closed last of the worker's parts.
 func (r *runner) openSink(ctx context.Context) (sink.Sink, error) {
-	snk, err := engine.OpenSink(ctx, r.dsn)
+	dsn, err := r.expandDSN()(r.dsn)
+	if err != nil {
+		return nil, fmt.Errorf("open sink %s (from %s): %w", sink.RedactDSN(r.dsn), r.sinkFrom, err)
+	}
+	snk, err := engine.OpenSink(ctx, dsn)
 	if err != nil {
 		return nil, stoppedOr(ctx, fmt.Errorf("open sink %s (from %s): %w", sink.RedactDSN(r.dsn), r.sinkFrom, err))
 	}
@@ -318,6 +322,12 @@ func (r *runner) openSink(ctx context.Context) (sink.Sink, error) {
 		}
 	})
 	return snk, nil
+}
+
+// expandDSN resolves the ${NAME} references of a destination DSN, the
+// worker's default and every task's (ARCHITECTURE.md §Sink protocol).
+func (r *runner) expandDSN() func(dsn string) (string, error) {
+	return engine.ExpandWith(r.secrets)
 }
 
 // startWorker assembles the worker (engine.New) on snk, starts it, turns
@@ -330,6 +340,8 @@ func (r *runner) startWorker(snk sink.Sink) error {
 	w, _, err := engine.New(r.c, engine.Options{
 		Sink:                    snk,
 		Secrets:                 r.secrets,
+		DefaultDSN:              r.dsn,
+		ExpandDSN:               r.expandDSN(),
 		Limits:                  r.limits,
 		Observer:                r.m,
 		StopTimeout:             stopTimeout,

@@ -81,6 +81,9 @@ type BatchTask struct {
 	ID string `json:"id"`
 	// Dataset is a key of BatchInput.Datasets.
 	Dataset string `json:"dataset"`
+	// Sink, when set, is this task's destination instead of the batch's
+	// (BatchInput.Sink).
+	Sink string `json:"sink,omitempty"`
 }
 
 // BatchInput is the input of BatchWorkflow. Datasets are given once each,
@@ -99,6 +102,10 @@ type BatchInput struct {
 	MaxChildrenPerRun int `json:"max_children_per_run,omitempty"`
 	// Carry is empty when a batch starts; continue-as-new fills it.
 	Carry *BatchCarry `json:"carry,omitempty"`
+	// Sink is the destination DSN of every task that names none (see
+	// SyncInput.Sink): a reference without secrets; empty means the
+	// worker's default.
+	Sink string `json:"sink,omitempty"`
 }
 
 // BatchCarry is the state a batch carries from one run to the next: the
@@ -365,7 +372,7 @@ func (b *batch) startNext(ctx workflow.Context) {
 	if ds.ID == "" {
 		ds.ID = t.Dataset // the key names it
 	}
-	fut := workflow.ExecuteChildWorkflow(cctx, SyncWorkflowName, SyncInput{TaskID: t.WorkflowID, Dataset: ds, Options: b.in.Options})
+	fut := workflow.ExecuteChildWorkflow(cctx, SyncWorkflowName, SyncInput{TaskID: t.WorkflowID, Dataset: ds, Options: b.in.Options, Sink: b.taskSink(i)})
 	b.cancels[i] = cancel
 	b.setTaskState(i, task.Running)
 	b.running++
@@ -746,4 +753,12 @@ func truncate(s string, n int) string {
 		s = s[:len(s)-1]
 	}
 	return s + "…"
+}
+
+// taskSink is the destination of task i: its own, else the batch's.
+func (b *batch) taskSink(i int) string {
+	if s := b.in.Tasks[i].Sink; s != "" {
+		return s
+	}
+	return b.in.Sink
 }

@@ -69,6 +69,11 @@ type SyncInput struct {
 	Dataset config.Dataset `json:"dataset"`
 	Options SyncOptions    `json:"options,omitempty"`
 	Carry   *SyncCarry     `json:"carry,omitempty"`
+	// Sink is the task's destination DSN (ARCHITECTURE.md §Sink protocol):
+	// a reference that holds no secret, credentials as ${NAME} references
+	// that the worker resolves, e.g. postgres://app:${PG_PASSWORD}@db/sync.
+	// Empty means the worker's default destination.
+	Sink string `json:"sink,omitempty"`
 }
 
 // SyncCarry is the state a task carries from one run to the next.
@@ -219,6 +224,7 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 		Position: r.p.Position,
 		MaxPages: r.opts.PagesPerActivity,
 		MaxWait:  time.Duration(r.opts.MaxWait),
+		Sink:     r.in.Sink,
 	}).Get(r.ctx, &res)
 	if err != nil {
 		if r.ctx.Err() != nil || temporal.IsCanceledError(err) {
@@ -321,7 +327,7 @@ func (r *syncRun) cancelled() error {
 	dctx = workflow.WithActivityOptions(dctx, cleanupOptions)
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(dctx, a.RecordState, activities.RecordStateInput{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Cancelled, Message: "cancelled by request",
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Cancelled, Message: "cancelled by request", Sink: in.Sink,
 	}).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
@@ -341,7 +347,7 @@ func (r *syncRun) fail(class sferrors.Class, cause error) error {
 	actx := workflow.WithActivityOptions(ctx, cleanupOptions)
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(actx, a.RecordState, activities.RecordStateInput{
-		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Failed, Message: string(class) + ": " + msg,
+		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Failed, Message: string(class) + ": " + msg, Sink: in.Sink,
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the failure", "error", err)
 	}

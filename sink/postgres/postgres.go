@@ -13,6 +13,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
@@ -111,8 +112,10 @@ func Open(ctx context.Context, dsn string) (*Sink, error) {
 func open(ctx context.Context, dsn string) (*Sink, error) {
 	cfg, err := pgxpool.ParseConfig(dsn)
 	if err != nil {
-		// The parser's message may quote the DSN: do not pass it on.
-		return nil, fmt.Errorf("open postgres %q: invalid DSN", sink.RedactDSN(dsn))
+		// The parser's message may quote the DSN: do not pass it on. A DSN
+		// that does not parse fails the same way every time: the task's
+		// input is wrong (ARCHITECTURE.md §Failure table).
+		return nil, sferrors.Newf(sferrors.InvalidRequest, "", "open postgres %q: invalid DSN", sink.RedactDSN(dsn))
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -97,7 +97,11 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	require.NoError(t, err)
 	var in workflows.SyncInput
 	require.NoError(t, json.Unmarshal(raw, &in), "examples/sync-input.json is a SyncInput")
+	require.NotEmpty(t, in.Sink, "the example names its destination")
+	// The input's destination, not the worker's default, gets the task.
+	taskDest := filepath.Join(t.TempDir(), "task.db")
 	input := strings.Replace(string(raw), "http://127.0.0.1:8080", src.URL, 1)
+	input = strings.Replace(input, in.Sink, "sqlite://"+taskDest, 1)
 	inputFile := filepath.Join(t.TempDir(), "input.json")
 	require.NoError(t, os.WriteFile(inputFile, []byte(input), 0o600))
 
@@ -132,15 +136,24 @@ func TestTemporalCLIStartsQueriesAndCancelsASync(t *testing.T) {
 	err = c.GetWorkflow(ctx, id, "").Get(ctx, nil)
 	var canceled *temporal.CanceledError
 	require.ErrorAs(t, err, &canceled)
-	cp, ok, err := dest.Load(ctx, id)
+	_, ok, err := dest.Load(ctx, id)
 	require.NoError(t, err)
-	require.True(t, ok)
+	require.False(t, ok, "the worker's default destination got the task")
+	taskSink, err := engine.OpenSink(ctx, "sqlite://"+taskDest)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = taskSink.Close() })
+	cp, ok, err := taskSink.Load(ctx, id)
+	require.NoError(t, err)
+	require.True(t, ok, "no checkpoint in the input's destination")
 	require.Equal(t, task.Cancelled, cp.State)
+	n, err := taskSink.Count(ctx, "orders")
+	require.NoError(t, err)
+	require.Positive(t, n, "the pages before the stall are in the input's destination")
 
 	// A sync started the way starter starts one carries a static summary,
 	// and both are found by the SyncDataset search attribute.
 	sf := syncclient.New(c)
-	run, err := sf.StartSync(ctx, "orders-from-starter", in.Dataset, workflows.SyncOptions{}, "sqlite://dest.db")
+	run, err := sf.StartSync(ctx, "orders-from-starter", in.Dataset, workflows.SyncOptions{}, "sqlite://"+filepath.Join(t.TempDir(), "starter.db"))
 	require.NoError(t, err)
 	out = tctl("workflow", "describe", "--workflow-id", run.GetID(), "--output", "json")
 	require.Contains(t, string(out), "sync orders → sqlite", "describe shows the summary")
