@@ -34,7 +34,6 @@ const DefaultStopTimeout = 30 * time.Second
 // cancelled sync takes to stop.
 const DefaultHeartbeatEvery = time.Second
 
-
 // Options configure a worker and its activities. Only Sink is required;
 // New fills in the defaults of everything else.
 type Options struct {
