@@ -71,6 +71,7 @@ func New(c client.Client, o Options) (worker.Worker, *activities.Activities, err
 		return nil, nil, errors.New("engine: Options.Sink is required")
 	}
 	acts := newActivities(o)
+	acts.Progress = activities.SignalReporter{Client: c} // live progress (ARCHITECTURE.md §Task position)
 	w := worker.New(c, taskQueue(o), workerOptions(o))
 	Register(w, acts)
 	return w, acts, nil

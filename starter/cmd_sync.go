@@ -197,6 +197,9 @@ func (a *app) syncOutcome(id, dataset string, last syncclient.Status, res workfl
 		_ = writeJSON(a.stdout, map[string]any{"task_id": id, "dataset_id": dataset, "state": state, "error": msg})
 	} else {
 		c := countsOf(last)
+		if f, ok := syncclient.FinalFailure(err); ok { // what the destination committed
+			c.records, c.pages = f.Records, f.Pages
+		}
 		fmt.Fprintln(a.stdout)
 		table(a.stdout, [][]string{resultHeader, resultRow(id, dataset, string(state), c, last.Duration())})
 	}
