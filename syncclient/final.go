@@ -25,7 +25,8 @@ func FinalFailure(err error) (f workflows.SyncFailure, ok bool) {
 	}
 	var canceled *temporal.CanceledError
 	if errors.As(err, &canceled) && canceled.HasDetails() {
-		return f, canceled.Details(&f) == nil && f.Class != ""
+		var msg string // the details are ("sync cancelled", SyncFailure)
+		return f, canceled.Details(&msg, &f) == nil && f.Class != ""
 	}
 	return f, false
 }

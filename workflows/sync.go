@@ -372,6 +372,7 @@ func (r *syncRun) cancelled() error {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
 	updateDetails(dctx, p)
+	// The details were ("sync cancelled"); the SyncFailure follows it.
 	return temporal.NewCanceledError("sync cancelled", SyncFailure{Class: sferrors.Cancelled, Message: "cancelled by request", Position: p.Position})
 }
 
