@@ -256,7 +256,7 @@ func (b *blockingLoad) Load(ctx context.Context, taskID string) (sink.Checkpoint
 func TestWorkerStopWhileLoadingIsRetried(t *testing.T) {
 	e := newEnv(t)
 	bl := &blockingLoad{Sink: e.sink, loading: make(chan struct{})}
-	w1, _, err := engine.New(e.c, engine.Options{Sink: bl, TaskQueue: e.tq, StopTimeout: 0, HeartbeatEvery: 200 * time.Millisecond})
+	w1, _, err := engine.New(e.c, engine.Options{Sink: bl, TaskQueue: e.tq, StopTimeout: -1, HeartbeatEvery: 200 * time.Millisecond})
 	require.NoError(t, err)
 	require.NoError(t, w1.Start())
 	src := newScriptedSource(t, 40, 10)
@@ -264,7 +264,9 @@ func TestWorkerStopWhileLoadingIsRetried(t *testing.T) {
 	run := e.startDefault("task-stopped", ds, workflows.SyncOptions{HeartbeatTimeout: source.Duration(2 * time.Second)})
 
 	<-bl.loading
+	t0 := time.Now()
 	w1.Stop()
+	t.Logf("DEBUG stop took %s", time.Since(t0))
 	e.startWorker(workerOptions{})
 	res, err := e.result(run)
 	var appErr *temporal.ApplicationError
