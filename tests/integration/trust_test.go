@@ -15,7 +15,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
@@ -264,9 +266,7 @@ func TestWorkerStopWhileLoadingIsRetried(t *testing.T) {
 	run := e.startDefault("task-stopped", ds, workflows.SyncOptions{HeartbeatTimeout: source.Duration(2 * time.Second)})
 
 	<-bl.loading
-	t0 := time.Now()
 	w1.Stop()
-	t.Logf("DEBUG stop took %s", time.Since(t0))
 	e.startWorker(workerOptions{})
 	res, err := e.result(run)
 	var appErr *temporal.ApplicationError
@@ -275,4 +275,38 @@ func TestWorkerStopWhileLoadingIsRetried(t *testing.T) {
 	require.Equal(t, task.Completed, res.State)
 	e.requireExact(ds.ID, src)
 	require.False(t, strings.Contains(e.logs.String(), "sync failed"))
+}
+
+// An activity reset from the CLI or Web UI (`temporal activity reset`)
+// while a page is in flight cancels the running attempt without the
+// workflow asking: the task goes on from the last committed page and
+// completes, instead of failing as cancelled.
+func TestActivityResetIsRetried(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(workerOptions{})
+	src := newScriptedSource(t, 60, 10)
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	src.onRequest = func(page, n int) {
+		if page == 3 && n == 0 {
+			close(reached)
+			<-release
+		}
+	}
+	ds := src.dataset("reset", source.PaginationCursor)
+	run := e.startDefault("task-reset", ds, workflows.SyncOptions{})
+
+	<-reached
+	_, err := e.c.WorkflowService().ResetActivity(context.Background(), &workflowservice.ResetActivityRequest{
+		Namespace: e.ts.GetDefaultNamespace(),
+		Execution: &commonpb.WorkflowExecution{WorkflowId: run.GetID()},
+		Activity:  &workflowservice.ResetActivityRequest_Type{Type: "SyncPages"},
+		Identity:  "test",
+	})
+	require.NoError(t, err)
+	res, err := e.result(run)
+	require.NoError(t, err)
+	require.Equal(t, task.Completed, res.State)
+	e.requireExact(ds.ID, src)
 }
