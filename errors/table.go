@@ -56,8 +56,8 @@ type Treatment struct {
 	// Retryable failures are worth another attempt (Class.Retryable); the
 	// others are in the retry policy's NonRetryableErrorTypes.
 	Retryable bool
-	// CountsAttempts: a retry uses up one of the retry policy's
-	// MaximumAttempts. False where nothing is retried, and for RateLimited,
+	// CountsAttempts: a retry uses up one of the tries of the page it
+	// failed on (max_attempts, see PageRetryPolicy). False where nothing is retried, and for RateLimited,
 	// whose waits the activity and the workflow take without failing.
 	CountsAttempts bool
 	// StopsBatch: a task that fails so stops its batch (Class.StopsBatch);
