@@ -310,3 +310,45 @@ func TestActivityResetIsRetried(t *testing.T) {
 	require.Equal(t, task.Completed, res.State)
 	e.requireExact(ds.ID, src)
 }
+
+// An activity paused from the CLI or Web UI (`temporal activity pause`)
+// while a page is in flight: the attempt stops without failing the task,
+// and after `temporal activity unpause` the task completes.
+func TestActivityPauseIsRetried(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(workerOptions{})
+	src := newScriptedSource(t, 60, 10)
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	src.onRequest = func(page, n int) {
+		if page == 3 && n == 0 {
+			close(reached)
+			<-release
+		}
+	}
+	ds := src.dataset("pause", source.PaginationCursor)
+	run := e.startDefault("task-pause", ds, workflows.SyncOptions{})
+	exec := &commonpb.WorkflowExecution{WorkflowId: run.GetID()}
+
+	<-reached
+	_, err := e.c.WorkflowService().PauseActivity(context.Background(), &workflowservice.PauseActivityRequest{
+		Namespace: e.ts.GetDefaultNamespace(), Execution: exec,
+		Activity: &workflowservice.PauseActivityRequest_Type{Type: "SyncPages"}, Identity: "test",
+	})
+	require.NoError(t, err)
+	sc := syncclient.New(e.c)
+	require.Eventually(t, func() bool { // the paused attempt has ended
+		st, err := sc.Describe(context.Background(), run.GetID())
+		return err == nil && len(st.Activities) == 1 && st.Activities[0].State == "paused" && st.Activities[0].LastFailure != ""
+	}, 30*time.Second, 20*time.Millisecond)
+	_, err = e.c.WorkflowService().UnpauseActivity(context.Background(), &workflowservice.UnpauseActivityRequest{
+		Namespace: e.ts.GetDefaultNamespace(), Execution: exec,
+		Activity: &workflowservice.UnpauseActivityRequest_Type{Type: "SyncPages"}, Identity: "test",
+	})
+	require.NoError(t, err)
+	res, err := e.result(run)
+	require.NoError(t, err)
+	require.Equal(t, task.Completed, res.State)
+	e.requireExact(ds.ID, src)
+}
