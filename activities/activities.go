@@ -14,6 +14,7 @@ import (
 
 	"go.temporal.io/sdk/activity"
 	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
 	sferrors "github.com/syncflow/syncflow/errors"
@@ -78,6 +79,11 @@ type Activities struct {
 	// waits or fetches; default 1s. Heartbeats are how a cancellation reaches
 	// an activity, so this bounds cancellation latency.
 	HeartbeatEvery time.Duration
+	// Progress, when set, tells each running SyncPages's workflow what it
+	// has committed (SignalProgress), at most every ReportEvery (default
+	// DefaultReportEvery), so that progress is live between results.
+	Progress    ProgressReporter
+	ReportEvery time.Duration
 }
 
 // SyncPagesInput is the input of SyncPages. It carries no secrets and no
@@ -99,6 +105,16 @@ type SyncPagesInput struct {
 	// Sink is the task's destination DSN (workflows.SyncInput.Sink), no
 	// secret in it; empty means the worker's default.
 	Sink string `json:"sink,omitempty"`
+	// MaxAttempts bounds the tries of one page against transient failures
+	// (default DefaultMaxAttempts); a committed page starts the count again.
+	MaxAttempts int32 `json:"max_attempts,omitempty"`
+	// PageTries is how many tries the page at Position has failed in
+	// earlier executions (SyncPagesResult.PageTries).
+	PageTries int32 `json:"page_tries,omitempty"`
+	// RateLimitBudget, when positive, is how long this execution may still
+	// wait for rate limits before it returns the wait to the workflow
+	// (which ends the task once its max_rate_limit_wait is used up).
+	RateLimitBudget time.Duration `json:"rate_limit_budget,omitempty"`
 }
 
 // SyncPagesResult is where the task stands after one SyncPages execution.
@@ -121,6 +137,11 @@ type SyncPagesResult struct {
 	// WorkerStopping is set when the execution returned early because its
 	// worker is shutting down; the workflow simply goes on.
 	WorkerStopping bool `json:"worker_stopping,omitempty"`
+	// PageTries is how many tries the page at Position has failed so far
+	// (0 after a commit); the workflow passes it to the next execution.
+	PageTries int32 `json:"page_tries,omitempty"`
+	// RateLimitedWait is how long this execution waited for rate limits.
+	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
 }
 
 // Heartbeat is what SyncPages records with each heartbeat: enough for the
@@ -128,6 +149,9 @@ type SyncPagesResult struct {
 // while an execution runs. No record data.
 type Heartbeat struct {
 	task.Position
+	// PageAttempt is the activity attempt at which Position was first
+	// tried (see pageTries).
+	PageAttempt int32 `json:"page_attempt,omitempty"`
 }
 
 // Defaults for SyncPagesInput fields left zero.
@@ -153,9 +177,15 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		return SyncPagesResult{}, err
 	}
 	s.pos = pos
-	s.hb = newHeartbeater(ctx, a.heartbeatEvery(), Heartbeat{pos})
+	s.hb = newHeartbeater(ctx, a.heartbeatEvery(), Heartbeat{pos, s.tries.first})
 	defer s.hb.stop()
+	s.reports = newProgressReports(ctx, a.Progress, a.reportEvery(), pos)
+	flush := true
+	defer func() { s.reports.stop(flush) }()
 	s.started = a.now()
+	if e := s.tries.exhausted(); e != nil {
+		return SyncPagesResult{}, s.fail(e)
+	}
 
 	// While a page commits, the next one is already being fetched: one
 	// fetch runs ahead of the commits. Returning cancels it; its page is
@@ -173,6 +203,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 			break
 		}
 	}
+	flush = false // the result carries the position
 	return s.finish(), nil
 }
 
@@ -204,6 +235,8 @@ type pageSync struct {
 	started  time.Time
 	stopping <-chan struct{}
 	hb       *heartbeater
+	reports  *progressReports
+	tries    pageTries
 	pos      task.Position
 	res      SyncPagesResult
 	ahead    <-chan fetched
@@ -227,20 +260,23 @@ func (a *Activities) newPageSync(ctx context.Context, in SyncPagesInput) *pageSy
 // last heartbeat of a previous attempt and the sink's checkpoint.
 func (s *pageSync) resume() (task.Position, error) {
 	from := []task.Position{s.in.Position}
-	if activity.HasHeartbeatDetails(s.ctx) {
-		var hb Heartbeat
-		if err := activity.GetHeartbeatDetails(s.ctx, &hb); err == nil {
-			from = append(from, hb.Position)
-		}
+	hb := s.heartbeatOf()
+	if hb != nil {
+		from = append(from, hb.Position)
 	}
 	cp, ok, err := s.snk.Load(s.ctx, s.in.TaskID)
 	if err != nil {
+		if s.ctx.Err() != nil {
+			return task.Position{}, s.fail(cutOff(s.ctx, s.stopping, "load checkpoint"))
+		}
 		return task.Position{}, s.fail(sferrors.New(classifySinkError(s.ctx, err), "load checkpoint", err))
 	}
 	if ok {
 		from = append(from, cp.Position)
 	}
-	return task.Furthest(from...), nil
+	pos := task.Furthest(from...)
+	s.tries = newPageTries(s.res.Attempt, s.in, hb, pos)
+	return pos, nil
 }
 
 // step fetches and commits one page. It returns stop when the execution
@@ -325,12 +361,14 @@ func (s *pageSync) onRateLimited(e *sferrors.Error) (stop bool) {
 	d := until.Sub(s.a.now())
 	s.a.observeWait(s.key, d)
 	s.res.RateLimitWaits++
-	if d > s.in.MaxWait || s.a.now().Add(d).Sub(s.started) > s.in.MaxDuration {
+	overBudget := s.in.RateLimitBudget > 0 && s.res.RateLimitedWait+d > s.in.RateLimitBudget
+	if d > s.in.MaxWait || s.a.now().Add(d).Sub(s.started) > s.in.MaxDuration || overBudget {
 		s.log.Warn("rate limited: waiting in the workflow", "key", s.key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
 		s.res.RateLimitedFor = d
 		s.res.RateLimitMessage = e.Error()
 		return true
 	}
+	s.res.RateLimitedWait += d
 	s.log.Info("rate limited: waiting", "key", s.key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
 	return false
 }
@@ -352,7 +390,9 @@ func (s *pageSync) commit(page source.Page) error {
 		return s.fail(sferrors.New(classifySinkError(s.ctx, err), "commit", err))
 	}
 	s.pos = next
-	s.hb.set(Heartbeat{next})
+	s.tries.committed()
+	s.hb.set(Heartbeat{next, s.tries.first})
+	s.reports.set(next)
 	s.res.PagesFetched++
 	if s.a.Observer != nil {
 		s.a.Observer.PageCommitted(s.in.Dataset.ID, len(page.Records))
@@ -383,13 +423,16 @@ func (s *pageSync) checkpoint(next task.Position) sink.Checkpoint {
 // finish is the execution's result: where the task stands now.
 func (s *pageSync) finish() SyncPagesResult {
 	s.res.Position = s.pos
+	s.res.PageTries = s.tries.failed()
 	s.res.Rate = s.a.Limits.Status(s.key).Rate
 	return s.res
 }
 
-// fail converts a classified failure into the activity's error.
+// fail converts a classified failure into the activity's error; a
+// transient one is counted against the current page's tries (pageTries).
 func (s *pageSync) fail(e *sferrors.Error) error {
-	return s.a.fail(s.ctx, s.in.Dataset.ID, e)
+	s.a.logFailure(s.ctx, s.in.Dataset.ID, e, "page_try", s.tries.String())
+	return s.tries.toError(e)
 }
 
 // fetched is the outcome of one fetch run ahead.
@@ -399,9 +442,11 @@ type fetched struct {
 	waitErr error // from the rate-limit wait
 }
 
-// cutOff classifies an activity whose context ended: a cancellation of the
-// task, or (when its worker is stopping) a transient interruption that
-// another worker retries from the last committed page.
+// cutOff classifies an activity whose context ended. Only a cancellation
+// the workflow asked for (the SDK's cause is then a *temporal.CanceledError)
+// is Cancelled; any other (its worker stopping, an activity pause or reset
+// from the Web UI or CLI) is a transient interruption that another attempt
+// retries from the last committed page (ARCHITECTURE.md §Failure table).
 func cutOff(ctx context.Context, stopping <-chan struct{}, op string) *sferrors.Error {
 	select {
 	case <-stopping:
@@ -409,7 +454,11 @@ func cutOff(ctx context.Context, stopping <-chan struct{}, op string) *sferrors.
 	default:
 	}
 	if err := ctx.Err(); err != nil {
-		return sferrors.New(sferrors.Cancelled, op, err)
+		cause := context.Cause(ctx)
+		if temporal.IsCanceledError(cause) {
+			return sferrors.New(sferrors.Cancelled, op, err)
+		}
+		return sferrors.Newf(sferrors.Transient, op, "interrupted: %v", cause)
 	}
 	return sferrors.Newf(sferrors.Transient, op, "interrupted")
 }
@@ -443,9 +492,16 @@ func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error
 // it into the error the activity returns (ARCHITECTURE.md §Failure table):
 // transient failures get the table's jittered retry delay.
 func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error) error {
+	a.logFailure(ctx, dataset, e)
+	return sferrors.ToActivityError(e, activity.GetInfo(ctx).Attempt)
+}
+
+// logFailure logs a classified failure with what is needed to debug it (and
+// kv, more key-value pairs).
+func (a *Activities) logFailure(ctx context.Context, dataset string, e *sferrors.Error, more ...any) {
 	log := sdklog.With(activity.GetLogger(ctx), "dataset", dataset)
 	info := activity.GetInfo(ctx)
-	kv := []any{"class", string(e.Class), "op", e.Op, "attempt", info.Attempt}
+	kv := append([]any{"class", string(e.Class), "op", e.Op, "attempt", info.Attempt}, more...)
 	if e.Method != "" {
 		kv = append(kv, "method", e.Method, "url", e.URL)
 	}
@@ -463,7 +519,6 @@ func (a *Activities) fail(ctx context.Context, dataset string, e *sferrors.Error
 	default:
 		log.Error("failure: not retried", append(kv, "error", e.Error())...)
 	}
-	return sferrors.ToActivityError(e, info.Attempt)
 }
 
 // classifySinkError decides what a sink failure means: a cancelled context
@@ -514,6 +569,13 @@ func (a *Activities) now() time.Time {
 		return a.Now()
 	}
 	return time.Now()
+}
+
+func (a *Activities) reportEvery() time.Duration {
+	if a.ReportEvery > 0 {
+		return a.ReportEvery
+	}
+	return DefaultReportEvery
 }
 
 func (a *Activities) heartbeatEvery() time.Duration {

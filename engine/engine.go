@@ -100,6 +100,7 @@ func New(c client.Client, o Options) (worker.Worker, *activities.Activities, err
 		Default: o.Sink, DefaultDSN: o.DefaultDSN, ExpandDSN: cmpOr(o.ExpandDSN, ExpandWith(o.Secrets)), Open: o.OpenSink, Idle: o.SinkIdle,
 	})
 	acts.Sinks = pool
+	acts.Progress = activities.SignalReporter{Client: c} // live progress (ARCHITECTURE.md §Task position)
 	w := worker.New(c, taskQueue(o), workerOptions(o))
 	Register(w, acts)
 	return &pooledWorker{Worker: w, sinks: pool}, acts, nil

@@ -1,6 +1,7 @@
 package errors
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -55,8 +56,8 @@ type Treatment struct {
 	// Retryable failures are worth another attempt (Class.Retryable); the
 	// others are in the retry policy's NonRetryableErrorTypes.
 	Retryable bool
-	// CountsAttempts: a retry uses up one of the retry policy's
-	// MaximumAttempts. False where nothing is retried, and for RateLimited,
+	// CountsAttempts: a retry uses up one of the tries of the page it
+	// failed on (max_attempts, see PageRetryPolicy). False where nothing is retried, and for RateLimited,
 	// whose waits the activity and the workflow take without failing.
 	CountsAttempts bool
 	// StopsBatch: a task that fails so stops its batch (Class.StopsBatch);
@@ -160,4 +161,40 @@ func RetryPolicy(maxAttempts int32) *temporal.RetryPolicy {
 		MaximumAttempts:        maxAttempts,
 		NonRetryableErrorTypes: nonRetryable,
 	}
+}
+
+// PageRetryPolicy is the retry policy of an activity that bounds the tries
+// of each page itself (activities.SyncPages, ARCHITECTURE.md §Failure
+// table): RetryPolicy without a MaximumAttempts, so that Temporal retries
+// until the activity returns a non-retryable error. The activity counts
+// the tries of the page it stands at, resets the count when a page
+// commits and gives up, as a non-retryable Transient error (ToPageError),
+// when one page has had max_attempts tries.
+func PageRetryPolicy() *temporal.RetryPolicy { return RetryPolicy(0) }
+
+// ToPageError is ToActivityError for a failure of the tries-th try of one
+// page: a Transient failure waits the backoff of the page's tries (a
+// committed page starts again at the first), and when last is set (the
+// page has had all its tries) it is non-retryable, still of type
+// TypeTransient, so that callers read the class. Other classes convert as
+// ToApplicationError does.
+func ToPageError(e *Error, tries int32, last bool) error {
+	if e == nil {
+		return nil
+	}
+	if e.Class != Transient {
+		return ToApplicationError(e)
+	}
+	d := detailsOf(e)
+	d.RetryAfter = 0
+	msg := e.Error()
+	if last {
+		msg = fmt.Sprintf("%s (page tried %d times)", msg, tries)
+	}
+	return temporal.NewApplicationErrorWithOptions(msg, TypeTransient, temporal.ApplicationErrorOptions{
+		NonRetryable:   last,
+		NextRetryDelay: Transient.Treatment().Backoff.Delay(tries),
+		Cause:          e.Err,
+		Details:        []any{d},
+	})
 }

@@ -186,10 +186,14 @@ func (a *app) syncOutcome(id, dataset string, last syncclient.Status, res workfl
 		state = task.Cancelled
 	}
 	msg := syncclient.FailureText(err)
+	c := countsOf(last)
+	if f, ok := syncclient.FinalFailure(err); ok { // what the destination committed
+		c.records, c.pages = f.Records, f.Pages
+	}
 	if asJSON {
-		_ = writeJSON(a.stdout, map[string]any{"task_id": id, "dataset_id": dataset, "state": state, "error": msg})
+		_ = writeJSON(a.stdout, map[string]any{"task_id": id, "dataset_id": dataset, "state": state, "error": msg,
+			"records": c.records, "pages": c.pages})
 	} else {
-		c := countsOf(last)
 		fmt.Fprintln(a.stdout)
 		table(a.stdout, [][]string{resultHeader, resultRow(id, dataset, string(state), c, last.Duration())})
 	}

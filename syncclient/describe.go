@@ -48,7 +48,9 @@ type Status struct {
 	Batch     string    `json:"batch,omitempty"`
 	StartTime time.Time `json:"start_time"`
 	CloseTime time.Time `json:"close_time,omitzero"`
-	// Progress is the progress query's answer (open syncs only).
+	// Progress is the progress query's answer while a sync is open; for a
+	// failed or cancelled sync, what its destination had committed when it
+	// ended (from the failure's workflows.SyncFailure detail).
 	Progress *workflows.Progress `json:"progress,omitempty"`
 	// ProgressError says why the progress query failed, e.g. no worker.
 	ProgressError string `json:"progress_error,omitempty"`
@@ -124,6 +126,7 @@ func (c *Client) Describe(ctx context.Context, workflowID string) (Status, error
 		return st, fmt.Errorf("describe %s: %w", workflowID, ctx.Err())
 	default:
 		st.Failure = FailureText(err)
+		st.Progress = finalProgress(st, err)
 	}
 	return st, nil
 }

@@ -22,8 +22,10 @@ type SyncOptions struct {
 	// ActivitiesPerRun is how many SyncPages executions one workflow run
 	// makes before it continues as new (history stays small).
 	ActivitiesPerRun int `json:"activities_per_run,omitempty"`
-	// MaxAttempts bounds the attempts of one SyncPages execution against
-	// transient failures. Rate-limit waits do not count.
+	// MaxAttempts bounds the tries of one page against transient failures;
+	// a committed page starts the count (and the backoff) again. Rate-limit
+	// waits do not count. (Before version perPageTries it bounded the
+	// attempts of one SyncPages execution.)
 	MaxAttempts int32 `json:"max_attempts,omitempty"`
 	// MaxWait is the longest rate-limit wait taken inside an activity;
 	// longer waits are durable timers in the workflow.
@@ -32,6 +34,10 @@ type SyncOptions struct {
 	HeartbeatTimeout source.Duration `json:"heartbeat_timeout,omitempty"`
 	// Deadline bounds the whole task (all runs); 0 means none.
 	Deadline source.Duration `json:"deadline,omitempty"`
+	// MaxRateLimitWait bounds the task's total rate-limited wait (all runs,
+	// inside activities and on workflow timers); once it is used up the
+	// task fails rate limited. Default DefaultMaxRateLimitWait.
+	MaxRateLimitWait source.Duration `json:"max_rate_limit_wait,omitempty"`
 }
 
 // Defaults of SyncOptions.
@@ -41,6 +47,7 @@ const (
 	DefaultMaxAttempts      = 10
 	DefaultMaxWait          = activities.DefaultMaxWait
 	DefaultHeartbeatTimeout = 10 * time.Second
+	DefaultMaxRateLimitWait = 6 * time.Hour
 )
 
 func (o SyncOptions) withDefaults() SyncOptions {
@@ -58,6 +65,9 @@ func (o SyncOptions) withDefaults() SyncOptions {
 	}
 	if o.HeartbeatTimeout <= 0 {
 		o.HeartbeatTimeout = source.Duration(DefaultHeartbeatTimeout)
+	}
+	if o.MaxRateLimitWait <= 0 {
+		o.MaxRateLimitWait = source.Duration(DefaultMaxRateLimitWait)
 	}
 	return o
 }
@@ -82,6 +92,10 @@ type SyncCarry struct {
 	task.Counters
 	Started time.Time `json:"started"`
 	Runs    int       `json:"runs"`
+	// PageTries is how many tries the page at Position has failed.
+	PageTries int32 `json:"page_tries,omitempty"`
+	// RateLimitedWait is the task's total rate-limited wait so far.
+	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
 }
 
 // SyncResult is the result of a completed SyncWorkflow.
@@ -115,6 +129,9 @@ type Progress struct {
 	Started          time.Time `json:"started"`
 	Updated          time.Time `json:"updated"`
 	Runs             int       `json:"runs"`
+	// RateLimitedWait is the task's total rate-limited wait so far
+	// (bounded by SyncOptions.MaxRateLimitWait).
+	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
 }
 
 // SyncWorkflow copies one dataset from its source into the sink, page by
@@ -133,8 +150,9 @@ func SyncWorkflow(ctx workflow.Context, in SyncInput) (SyncResult, error) {
 	}
 	setState(ctx, &r.p, task.Running)
 	updateDetails(ctx, &r.p)
+	r.receiveProgress()
 	for n := 0; ; n++ {
-		if n >= r.opts.ActivitiesPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
+		if n >= r.opts.ActivitiesPerRun || r.reports >= maxReportsPerRun || workflow.GetInfo(ctx).GetContinueAsNewSuggested() {
 			return SyncResult{}, r.continueAsNew()
 		}
 		if err := r.checkDeadline(); err != nil {
@@ -164,6 +182,14 @@ type syncRun struct {
 	in   SyncInput
 	opts SyncOptions
 	p    Progress
+	// pageTries is how many tries the page at p.Position has failed
+	// (activities.SyncPagesResult.PageTries).
+	pageTries int32
+	// reports counts the progress reports this run received.
+	reports int
+	// unaskedCancels counts activity cancellations in a row that the
+	// workflow did not ask for.
+	unaskedCancels int32
 }
 
 func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
@@ -184,6 +210,7 @@ func (r *syncRun) resume() {
 	if c := r.in.Carry; c != nil {
 		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
 		r.p.Retries = r.p.Counters.Retries()
+		r.pageTries, r.p.RateLimitedWait = c.PageTries, c.RateLimitedWait
 	}
 	if r.p.Generation == "" {
 		r.p.Generation = workflow.GetInfo(r.ctx).WorkflowExecution.RunID
@@ -195,7 +222,10 @@ func (r *syncRun) resume() {
 // as its carry, so that history stays small.
 func (r *syncRun) continueAsNew() error {
 	next := r.in
-	next.Carry = &SyncCarry{Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs}
+	next.Carry = &SyncCarry{
+		Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs,
+		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait,
+	}
 	workflow.GetLogger(r.ctx).Info("continuing as new", "pages", r.p.Pages, "records", r.p.Records)
 	return workflow.NewContinueAsNewError(r.ctx, SyncWorkflow, next)
 }
@@ -218,21 +248,32 @@ func (r *syncRun) checkDeadline() error {
 func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 	var a *activities.Activities
 	var res activities.SyncPagesResult
-	err := workflow.ExecuteActivity(r.actx, a.SyncPages, activities.SyncPagesInput{
-		TaskID:   r.in.TaskID,
-		Dataset:  r.in.Dataset,
-		Position: r.p.Position,
-		MaxPages: r.opts.PagesPerActivity,
-		MaxWait:  time.Duration(r.opts.MaxWait),
-		Sink:     r.in.Sink,
-	}).Get(r.ctx, &res)
-	if err != nil {
+	for {
+		err := workflow.ExecuteActivity(r.actx, a.SyncPages, activities.SyncPagesInput{
+			TaskID:          r.in.TaskID,
+			Dataset:         r.in.Dataset,
+			Position:        r.p.Position,
+			MaxPages:        r.opts.PagesPerActivity,
+			MaxWait:         time.Duration(r.opts.MaxWait),
+			MaxAttempts:     r.opts.MaxAttempts,
+			PageTries:       r.pageTries,
+			RateLimitBudget: time.Duration(r.opts.MaxRateLimitWait) - r.p.RateLimitedWait,
+			Sink:            r.in.Sink,
+		}).Get(r.ctx, &res)
+		if err == nil {
+			break
+		}
+		if r.ctx.Err() == nil && temporal.IsCanceledError(err) && r.retryUnaskedCancel() {
+			continue
+		}
 		if r.ctx.Err() != nil || temporal.IsCanceledError(err) {
 			return res, r.cancelled()
 		}
 		class, _, _ := sferrors.ClassOf(err)
 		return res, r.fail(class, err)
 	}
+	r.unaskedCancels, r.pageTries = 0, res.PageTries
+	r.p.RateLimitedWait += res.RateLimitedWait
 	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
 	r.p.Retries = r.p.Counters.Retries()
 	gen := r.p.Generation // the task's: a result from an older worker has none
@@ -246,6 +287,9 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 // onRateLimited waits on a durable timer for as long as the execution's
 // rate limit asked (longer than an activity waits), holding no worker slot.
 func (r *syncRun) onRateLimited(res activities.SyncPagesResult) error {
+	if err := r.checkRateLimitBudget(res); err != nil {
+		return err
+	}
 	setState(r.ctx, &r.p, task.RateLimited)
 	r.p.RateLimitedUntil = workflow.Now(r.ctx).Add(res.RateLimitedFor)
 	r.p.LastErrorClass, r.p.LastError = string(sferrors.RateLimited), res.RateLimitMessage
@@ -258,6 +302,7 @@ func (r *syncRun) onRateLimited(res activities.SyncPagesResult) error {
 		return r.cancelled()
 	}
 	r.p.RateLimitedUntil = time.Time{}
+	r.p.RateLimitedWait += res.RateLimitedFor
 	setState(r.ctx, &r.p, task.Running)
 	return nil
 }
@@ -299,8 +344,9 @@ func syncPagesOptions(ds config.Dataset, o SyncOptions) workflow.ActivityOptions
 		StartToCloseTimeout: activities.DefaultMaxDuration + 3*time.Minute + time.Duration(o.MaxWait),
 		HeartbeatTimeout:    time.Duration(o.HeartbeatTimeout),
 		WaitForCancellation: true,
-		RetryPolicy:         sferrors.RetryPolicy(o.MaxAttempts),
-		Priority:            temporal.Priority{FairnessKey: ds.LimitKey()},
+		RetryPolicy:         sferrors.PageRetryPolicy(), // the activity bounds each page's tries
+
+		Priority: temporal.Priority{FairnessKey: ds.LimitKey()},
 		// An eagerly dispatched activity bypasses the task queue, and with
 		// it the global per-key limit (package fairness).
 		DisableEagerExecution: ds.RateLimit.GlobalRPS > 0,
@@ -332,7 +378,8 @@ func (r *syncRun) cancelled() error {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
 	updateDetails(dctx, p)
-	return temporal.NewCanceledError("sync cancelled")
+	// The details were ("sync cancelled"); the SyncFailure follows it.
+	return temporal.NewCanceledError("sync cancelled", SyncFailure{Class: sferrors.Cancelled, Message: "cancelled by request", Position: p.Position})
 }
 
 // fail records the failure in the checkpoint and returns the error the
@@ -354,7 +401,7 @@ func (r *syncRun) fail(class sferrors.Class, cause error) error {
 	updateDetails(ctx, p)
 	return temporal.NewNonRetryableApplicationError(
 		fmt.Sprintf("sync %s failed (%s): %s", in.TaskID, class, msg), class.TemporalType(), nil,
-		SyncFailure{Class: class, Message: msg})
+		SyncFailure{Class: class, Message: msg, Position: p.Position})
 }
 
 // SyncFailure is the detail of a failed SyncWorkflow's error: its class and
@@ -363,6 +410,9 @@ func (r *syncRun) fail(class sferrors.Class, cause error) error {
 type SyncFailure struct {
 	Class   sferrors.Class `json:"class"`
 	Message string         `json:"message"`
+	// Position is what the destination had committed when the task ended
+	// (the details of a cancelled SyncWorkflow's error carry it too).
+	task.Position
 }
 
 // setState records the task's state in p and in the SyncState search
