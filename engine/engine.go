@@ -96,8 +96,12 @@ func New(c client.Client, o Options) (worker.Worker, *activities.Activities, err
 		return nil, nil, errors.New("engine: Options.Sink is required")
 	}
 	acts := newActivities(o)
+	expand := o.ExpandDSN
+	if expand == nil {
+		expand = ExpandWith(o.Secrets) // only names bound to the destination's host
+	}
 	pool := NewSinks(SinksOptions{
-		Default: o.Sink, DefaultDSN: o.DefaultDSN, ExpandDSN: cmpOr(o.ExpandDSN, ExpandWith(o.Secrets)), Open: o.OpenSink, Idle: o.SinkIdle,
+		Default: o.Sink, DefaultDSN: o.DefaultDSN, ExpandDSN: expand, Open: o.OpenSink, Idle: o.SinkIdle,
 	})
 	acts.Sinks = pool
 	acts.Progress = activities.SignalReporter{Client: c} // live progress (ARCHITECTURE.md §Task position)
@@ -188,12 +192,4 @@ func Register(w worker.Registry, a *activities.Activities) {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.SyncWorkflow, workflow.RegisterOptions{Name: workflows.SyncWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
-}
-
-// cmpOr is f, or def when f is nil.
-func cmpOr(f, def func(string) (string, error)) func(string) (string, error) {
-	if f != nil {
-		return f
-	}
-	return def
 }
