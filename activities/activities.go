@@ -522,7 +522,9 @@ func (a *Activities) logFailure(ctx context.Context, dataset string, e *sferrors
 }
 
 // classifySinkError decides what a sink failure means: a cancelled context
-// is a cancellation and an overtaken checkpoint is transient; otherwise the
+// is a cancellation, an overtaken checkpoint is transient and a checkpoint
+// of a newer generation (sink.ErrSuperseded: another run owns the task) is
+// invalid request, never retried and not stopping a batch; otherwise the
 // driver's class (drivers classify by their error codes, see sink/sqlite
 // and sink/postgres) decides: transient, or else unrecoverable. An error
 // without a class (a sink outside this module) is judged by errors.Classify.
@@ -532,6 +534,9 @@ func classifySinkError(ctx context.Context, err error) sferrors.Class {
 	}
 	if errors.Is(err, sink.ErrStaleCheckpoint) {
 		return sferrors.Transient
+	}
+	if errors.Is(err, sink.ErrSuperseded) {
+		return sferrors.InvalidRequest
 	}
 	if sferrors.Classify(err).Class == sferrors.Transient {
 		return sferrors.Transient
