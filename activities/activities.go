@@ -469,6 +469,10 @@ type RecordStateInput struct {
 	DatasetID string     `json:"dataset_id"`
 	State     task.State `json:"state"`
 	Message   string     `json:"message,omitempty"`
+	// GenerationStarted is the start of the generation whose run records
+	// the state (task.Position): the sink does not let it relabel the
+	// checkpoint of a newer generation. Zero (older histories): unknown.
+	GenerationStarted time.Time `json:"generation_started,omitzero"`
 	// Sink is the task's destination DSN, as in SyncPagesInput.
 	Sink string `json:"sink,omitempty"`
 }
@@ -482,7 +486,7 @@ func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error
 		return a.fail(ctx, in.DatasetID, serr)
 	}
 	defer release()
-	if err := snk.SetState(ctx, in.TaskID, in.DatasetID, in.State, in.Message); err != nil {
+	if err := snk.SetState(ctx, in.TaskID, in.DatasetID, in.GenerationStarted, in.State, in.Message); err != nil {
 		return a.fail(ctx, in.DatasetID, sferrors.New(classifySinkError(ctx, err), "record state", err))
 	}
 	return nil

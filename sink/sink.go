@@ -68,6 +68,14 @@ func Refused(op string, cp Checkpoint, storedGen string, storedStart, storedPage
 		op, cp.TaskID, cp.Pages, cp.Generation, storedPages, ErrStaleCheckpoint)
 }
 
+// StateRefused is the error of a SetState that changed nothing: the stored
+// checkpoint is of a generation that started after generationStarted.
+func StateRefused(op, taskID string, generationStarted time.Time) error {
+	return sferrors.New(sferrors.InvalidRequest, "", fmt.Errorf(
+		"%s task %q: the stored checkpoint is of a generation that started after this run's (%s): %w",
+		op, taskID, generationStarted.Format(time.RFC3339Nano), ErrSuperseded))
+}
+
 // Checkpoint is where a task stands: written with every committed page.
 type Checkpoint struct {
 	TaskID    string
@@ -94,8 +102,12 @@ type Sink interface {
 	// Load returns the checkpoint of a task; ok is false when there is none.
 	Load(ctx context.Context, taskID string) (cp Checkpoint, ok bool, err error)
 	// SetState records a task's state (and the message of a failure) in its
-	// checkpoint, creating it if needed; cursor and counters are kept.
-	SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error
+	// checkpoint, creating it if needed; cursor and counters are kept. It is
+	// said by a run of generation start generationStarted (zero: unknown):
+	// when the stored checkpoint is of a generation that started later,
+	// SetState writes nothing and returns an error wrapping ErrSuperseded,
+	// so an older run's cleanup cannot relabel a newer run's checkpoint.
+	SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) error
 	// Count returns the number of records stored for a dataset.
 	Count(ctx context.Context, datasetID string) (int64, error)
 	// Close releases the connection.

@@ -378,6 +378,7 @@ func (r *syncRun) cancelled() error {
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(dctx, a.RecordState, activities.RecordStateInput{
 		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Cancelled, Message: "cancelled by request", Sink: in.Sink,
+		GenerationStarted: p.GenerationStarted,
 	}).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
@@ -399,6 +400,7 @@ func (r *syncRun) fail(class sferrors.Class, cause error) error {
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(actx, a.RecordState, activities.RecordStateInput{
 		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Failed, Message: string(class) + ": " + msg, Sink: in.Sink,
+		GenerationStarted: p.GenerationStarted,
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the failure", "error", err)
 	}

@@ -92,10 +92,13 @@ const (
 			THEN syncflow_checkpoints.pages <= excluded.pages
 			ELSE excluded.generation_started = 0 OR syncflow_checkpoints.generation_started = 0
 				OR syncflow_checkpoints.generation_started <= excluded.generation_started END`
+	// The WHERE clause: a run of an older generation (both starts known)
+	// does not relabel a newer one's checkpoint.
 	pgSetState = `INSERT INTO syncflow_checkpoints (task_id, dataset, state, message, updated_at)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (task_id) DO UPDATE SET
-			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at`
+			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at
+		WHERE $6::bigint = 0 OR syncflow_checkpoints.generation_started <= $6::bigint`
 	pgLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at
 		FROM syncflow_checkpoints WHERE task_id = $1`
 	pgCount = `SELECT count(*) FROM syncflow_records WHERE dataset = $1`
@@ -264,13 +267,18 @@ func (p *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) (err error) {
+func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) (err error) {
 	defer func() { err = classified(err) }()
 	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("postgres set state: %w", err)
 	}
-	if _, err := p.pool.Exec(ctx, pgSetState, taskID, datasetID, string(state), message, time.Now().UTC()); err != nil {
+	tag, err := p.pool.Exec(ctx, pgSetState, taskID, datasetID, string(state), message, time.Now().UTC(),
+		sink.StartNanos(generationStarted))
+	if err != nil {
 		return fmt.Errorf("postgres set state of task %q: %w", taskID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sink.StateRefused("postgres set state", taskID, generationStarted)
 	}
 	return nil
 }

@@ -302,7 +302,7 @@ func (c contract) setState(t *testing.T) {
 	ctx := t.Context()
 
 	// Missing row: created with empty cursor and zero counters.
-	require.NoError(t, s.SetState(ctx, "task-new", "orders", task.Failed, "unrecoverable: 401 from source"))
+	require.NoError(t, s.SetState(ctx, "task-new", "orders", time.Time{}, task.Failed, "unrecoverable: 401 from source"))
 	got := mustLoad(t, s, "task-new")
 	assertCheckpoint(t, sink.Checkpoint{TaskID: "task-new", DatasetID: "orders", State: task.Failed,
 		Message: "unrecoverable: 401 from source"}, got)
@@ -310,7 +310,7 @@ func (c contract) setState(t *testing.T) {
 	// Existing row: state and message change, the rest stays.
 	cp := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c2", Pages: 2, Records: 7}}
 	require.NoError(t, s.Commit(ctx, cp, MakePage("k", 7, "v1")))
-	require.NoError(t, s.SetState(ctx, "task-1", "orders", task.Cancelled, "cancelled by operator"))
+	require.NoError(t, s.SetState(ctx, "task-1", "orders", time.Time{}, task.Cancelled, "cancelled by operator"))
 	want := cp
 	want.State, want.Message = task.Cancelled, "cancelled by operator"
 	assertCheckpoint(t, want, mustLoad(t, s, "task-1"))
@@ -321,8 +321,8 @@ func (c contract) setState(t *testing.T) {
 	require.NoError(t, s.Commit(ctx, cp3, nil))
 	assertCheckpoint(t, cp3, mustLoad(t, s, "task-1"))
 
-	require.Error(t, s.SetState(ctx, "task-1", "orders", task.State("paused"), ""))
-	require.Error(t, s.SetState(ctx, "", "orders", task.Failed, ""))
+	require.Error(t, s.SetState(ctx, "task-1", "orders", time.Time{}, task.State("paused"), ""))
+	require.Error(t, s.SetState(ctx, "", "orders", time.Time{}, task.Failed, ""))
 }
 
 func (c contract) invalidCheckpoints(t *testing.T) {
@@ -361,7 +361,7 @@ func (c contract) reopen(t *testing.T) {
 	s := c.open(t)
 	cp := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 5}}
 	require.NoError(t, s.Commit(t.Context(), cp, MakePage("k", 5, "v1")))
-	require.NoError(t, s.SetState(t.Context(), "task-1", "orders", task.Failed, "disk full"))
+	require.NoError(t, s.SetState(t.Context(), "task-1", "orders", time.Time{}, task.Failed, "disk full"))
 	require.NoError(t, s.Close())
 
 	s = c.open(t)
@@ -423,11 +423,17 @@ func (c contract) supersededGeneration(t *testing.T) {
 				var se *sferrors.Error
 				require.True(t, errors.As(err, &se), "unclassified: %v", err)
 				assert.Equal(t, sferrors.InvalidRequest, se.Class, "retrying cannot succeed: %v", err)
+				// Nor can the older run's cleanup relabel the checkpoint.
+				err = s.SetState(ctx, "task-1", "orders", tt.start, task.Failed, "superseded")
+				require.ErrorIs(t, err, sink.ErrSuperseded)
+				require.True(t, errors.As(err, &se), "unclassified: %v", err)
+				assert.Equal(t, sferrors.InvalidRequest, se.Class)
 			case tt.stale:
 				require.ErrorIs(t, err, sink.ErrStaleCheckpoint)
 				assert.NotErrorIs(t, err, sink.ErrSuperseded)
 			default:
 				require.NoError(t, err)
+				require.NoError(t, s.SetState(ctx, "task-1", "orders", tt.start, task.Running, ""))
 				assertCheckpoint(t, cp, mustLoad(t, s, "task-1"))
 				c.assertStored(t, s, "orders", "p1-0", `{"id":"p1-0","tag":"late"}`)
 				assert.Equal(t, int64(7), MustCount(t, s, "orders"))
@@ -464,6 +470,8 @@ func CheckMigratedVersion1(t *testing.T, s sink.Sink, read Reader) {
 		Position: task.Position{Generation: "g1", Cursor: "c4", Pages: 4, Records: 4}}, old)
 	c.assertStored(t, s, "orders", "k-0", `{"id":"k-0","tag":"v1"}`)
 
+	// A run that does not know its start may still record a state.
+	require.NoError(t, s.SetState(t.Context(), "task-1", "orders", time.Time{}, task.Running, ""))
 	// The old generation's own staleness rule still holds.
 	stale := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Pages: 3}}
 	require.ErrorIs(t, s.Commit(t.Context(), stale, nil), sink.ErrStaleCheckpoint)

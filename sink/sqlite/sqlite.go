@@ -82,10 +82,13 @@ const (
 			THEN syncflow_checkpoints.pages <= excluded.pages
 			ELSE excluded.generation_started = 0 OR syncflow_checkpoints.generation_started = 0
 				OR syncflow_checkpoints.generation_started <= excluded.generation_started END`
+	// The WHERE clause: a run of an older generation (both starts known)
+	// does not relabel a newer one's checkpoint.
 	sqliteSetState = `INSERT INTO syncflow_checkpoints (task_id, dataset, state, message, updated_at)
-		VALUES (?, ?, ?, ?, ?)
+		VALUES (?1, ?2, ?3, ?4, ?5)
 		ON CONFLICT (task_id) DO UPDATE SET
-			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at`
+			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at
+		WHERE ?6 = 0 OR syncflow_checkpoints.generation_started <= ?6`
 	sqliteLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at
 		FROM syncflow_checkpoints WHERE task_id = ?`
 	sqliteCount = `SELECT count(*) FROM syncflow_records WHERE dataset = ?`
@@ -285,14 +288,21 @@ func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) (err error) {
+func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) (err error) {
 	defer func() { err = classified(err) }()
 	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("sqlite set state: %w", err)
 	}
 	now := time.Now().UTC().Format(timeLayout)
-	if _, err := s.w.ExecContext(ctx, sqliteSetState, taskID, datasetID, string(state), message, now); err != nil {
+	res, err := s.w.ExecContext(ctx, sqliteSetState, taskID, datasetID, string(state), message, now,
+		sink.StartNanos(generationStarted))
+	if err != nil {
 		return fmt.Errorf("sqlite set state of task %q: %w", taskID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite set state of task %q: %w", taskID, err)
+	} else if n == 0 {
+		return sink.StateRefused("sqlite set state", taskID, generationStarted)
 	}
 	return nil
 }
