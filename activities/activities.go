@@ -469,6 +469,10 @@ type RecordStateInput struct {
 	DatasetID string     `json:"dataset_id"`
 	State     task.State `json:"state"`
 	Message   string     `json:"message,omitempty"`
+	// GenerationStarted is the start of the generation whose run records
+	// the state (task.Position): the sink does not let it relabel the
+	// checkpoint of a newer generation. Zero (older histories): unknown.
+	GenerationStarted time.Time `json:"generation_started,omitzero"`
 	// Sink is the task's destination DSN, as in SyncPagesInput.
 	Sink string `json:"sink,omitempty"`
 }
@@ -482,7 +486,7 @@ func (a *Activities) RecordState(ctx context.Context, in RecordStateInput) error
 		return a.fail(ctx, in.DatasetID, serr)
 	}
 	defer release()
-	if err := snk.SetState(ctx, in.TaskID, in.DatasetID, in.State, in.Message); err != nil {
+	if err := snk.SetState(ctx, in.TaskID, in.DatasetID, in.GenerationStarted, in.State, in.Message); err != nil {
 		return a.fail(ctx, in.DatasetID, sferrors.New(classifySinkError(ctx, err), "record state", err))
 	}
 	return nil
@@ -522,7 +526,9 @@ func (a *Activities) logFailure(ctx context.Context, dataset string, e *sferrors
 }
 
 // classifySinkError decides what a sink failure means: a cancelled context
-// is a cancellation and an overtaken checkpoint is transient; otherwise the
+// is a cancellation, an overtaken checkpoint is transient and a checkpoint
+// of a newer generation (sink.ErrSuperseded: another run owns the task) is
+// invalid request, never retried and not stopping a batch; otherwise the
 // driver's class (drivers classify by their error codes, see sink/sqlite
 // and sink/postgres) decides: transient, or else unrecoverable. An error
 // without a class (a sink outside this module) is judged by errors.Classify.
@@ -532,6 +538,9 @@ func classifySinkError(ctx context.Context, err error) sferrors.Class {
 	}
 	if errors.Is(err, sink.ErrStaleCheckpoint) {
 		return sferrors.Transient
+	}
+	if errors.Is(err, sink.ErrSuperseded) {
+		return sferrors.InvalidRequest
 	}
 	if sferrors.Classify(err).Class == sferrors.Transient {
 		return sferrors.Transient

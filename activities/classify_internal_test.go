@@ -28,6 +28,8 @@ func TestClassifySinkError(t *testing.T) {
 	}{
 		{"cancelled context wins over the class", cancelled, classified(sferrors.Transient), sferrors.Cancelled},
 		{"stale checkpoint", context.Background(), fmt.Errorf("commit: %w", sink.ErrStaleCheckpoint), sferrors.Transient},
+		{"superseded by a newer generation", context.Background(),
+			fmt.Errorf("commit: %w", sferrors.New(sferrors.InvalidRequest, "", sink.ErrSuperseded)), sferrors.InvalidRequest},
 		{"driver says transient", context.Background(), classified(sferrors.Transient), sferrors.Transient},
 		{"driver says unrecoverable", context.Background(), classified(sferrors.Unrecoverable), sferrors.Unrecoverable},
 		{"unclassified network error", context.Background(),

@@ -3,7 +3,12 @@
 // The protocol that makes syncs exactly-once: a page's records are upserted
 // by (dataset, record key) and the task's checkpoint is written in ONE
 // transaction (Commit). Re-committing a page after any crash is harmless,
-// and a checkpoint never moves backwards (ErrStaleCheckpoint).
+// and a checkpoint never moves backwards: not within a generation
+// (ErrStaleCheckpoint, fewer pages) and not across generations, which are
+// ordered by their start (ErrSuperseded: a generation that started before
+// the stored one's writes neither checkpoint, records nor state; an unknown,
+// zero start on either side is not ordered). See ARCHITECTURE.md §Sink
+// protocol.
 //
 // # Destinations
 //
@@ -35,12 +40,16 @@
 //	  key        TEXT NOT NULL          record key (source.Record.Key)
 //	  data       JSON text (SQLite, CHECK json_valid) / JSONB (PostgreSQL)
 //	  synced_at  TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL): last upsert
+//	  generation_started INTEGER / BIGINT  start (Unix ns) of the generation of the
+//	             last upsert, 0 = unknown (schema version 2)
 //	  PRIMARY KEY (dataset, key)
 //
 //	syncflow_checkpoints
 //	  task_id    TEXT PRIMARY KEY
 //	  dataset    TEXT NOT NULL
 //	  generation TEXT NOT NULL          one sync run of the task
+//	  generation_started INTEGER / BIGINT  its start (task.Position.GenerationStarted)
+//	             in Unix ns, 0 = unknown (schema version 2)
 //	  cursor     TEXT NOT NULL          cursor of the next page
 //	  done       INTEGER 0/1 (SQLite) / BOOLEAN (PostgreSQL)
 //	  pages      INTEGER / BIGINT       pages committed in this generation
@@ -54,13 +63,18 @@
 // and JSONB); see StoredRecords.
 //
 // Records are upserted with INSERT ... ON CONFLICT (dataset, key) DO UPDATE;
-// the checkpoint with INSERT ... ON CONFLICT (task_id) DO UPDATE ... WHERE
-// the stored checkpoint is not ahead, so the staleness check and the write
-// are one statement and cannot race.
+// the checkpoint first, with INSERT ... ON CONFLICT (task_id) DO UPDATE ...
+// WHERE the stored checkpoint is not ahead (same generation: not more
+// pages; another generation: not started later, when both starts are
+// known), so the check and the write are one statement and cannot race, and
+// a refused page writes no record. SetState's upsert has the same
+// generation-start condition.
 //
 // The schema version is kept in PRAGMA user_version (SQLite) and in the
 // one-row table syncflow_schema (PostgreSQL); a database written by a newer
-// syncflow is refused rather than misread.
+// syncflow is refused rather than misread, an older one is migrated in place
+// when opened (version 1 to 2 adds the generation_started columns, default
+// 0).
 //
 // # SQLite
 //

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
 )
@@ -24,6 +25,56 @@ func validState(s task.State) bool {
 // Generation, more Pages. It means another attempt of the activity has
 // overtaken this one; nothing was written.
 var ErrStaleCheckpoint = errors.New("stale checkpoint")
+
+// ErrSuperseded is returned (wrapped, classified invalid request) by Commit
+// when the stored checkpoint of the task belongs to a generation that
+// started after the one being committed: another run of the task (a second
+// workflow reusing the task ID, a newer sync after this attempt's run
+// ended) owns it now. Nothing was written, and retrying cannot succeed.
+// When either generation's start is unknown (zero), generations are not
+// ordered and the commit proceeds, as before starts were stored.
+var ErrSuperseded = errors.New("checkpoint superseded by a newer generation of the task")
+
+// StartNanos is how drivers store a generation start: Unix nanoseconds, 0
+// for an unknown (zero) start.
+func StartNanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// StartFromNanos is the inverse of StartNanos (UTC).
+func StartFromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// Refused is the error of a Commit whose checkpoint write changed nothing,
+// given the stored checkpoint's generation, its start (Unix nanoseconds)
+// and pages: ErrSuperseded when the stored one is of another generation
+// (the write's condition refuses only an older one), else
+// ErrStaleCheckpoint. op names the driver's operation.
+func Refused(op string, cp Checkpoint, storedGen string, storedStart, storedPages int64) error {
+	if storedGen != cp.Generation {
+		return sferrors.New(sferrors.InvalidRequest, "", fmt.Errorf(
+			"%s task %q: generation %q started %s, but the stored checkpoint is of generation %q started %s (page %d): %w",
+			op, cp.TaskID, cp.Generation, cp.GenerationStarted.Format(time.RFC3339Nano),
+			storedGen, StartFromNanos(storedStart).Format(time.RFC3339Nano), storedPages, ErrSuperseded))
+	}
+	return fmt.Errorf("%s task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
+		op, cp.TaskID, cp.Pages, cp.Generation, storedPages, ErrStaleCheckpoint)
+}
+
+// StateRefused is the error of a SetState that changed nothing: the stored
+// checkpoint is of a generation that started after generationStarted.
+func StateRefused(op, taskID string, generationStarted time.Time) error {
+	return sferrors.New(sferrors.InvalidRequest, "", fmt.Errorf(
+		"%s task %q: the stored checkpoint is of a generation that started after this run's (%s): %w",
+		op, taskID, generationStarted.Format(time.RFC3339Nano), ErrSuperseded))
+}
 
 // Checkpoint is where a task stands: written with every committed page.
 type Checkpoint struct {
@@ -44,13 +95,19 @@ type Sink interface {
 	// transaction: both or neither. An empty cp.State means task.Running.
 	// A checkpoint never moves backwards: when the stored checkpoint has the
 	// same Generation and more Pages, Commit writes nothing and returns an
-	// error wrapping ErrStaleCheckpoint.
+	// error wrapping ErrStaleCheckpoint; when it is of another generation
+	// that started after cp's (both starts known), Commit writes nothing
+	// and returns an error wrapping ErrSuperseded.
 	Commit(ctx context.Context, cp Checkpoint, records []source.Record) error
 	// Load returns the checkpoint of a task; ok is false when there is none.
 	Load(ctx context.Context, taskID string) (cp Checkpoint, ok bool, err error)
 	// SetState records a task's state (and the message of a failure) in its
-	// checkpoint, creating it if needed; cursor and counters are kept.
-	SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error
+	// checkpoint, creating it if needed; cursor and counters are kept. It is
+	// said by a run of generation start generationStarted (zero: unknown):
+	// when the stored checkpoint is of a generation that started later,
+	// SetState writes nothing and returns an error wrapping ErrSuperseded,
+	// so an older run's cleanup cannot relabel a newer run's checkpoint.
+	SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) error
 	// Count returns the number of records stored for a dataset.
 	Count(ctx context.Context, datasetID string) (int64, error)
 	// Close releases the connection.

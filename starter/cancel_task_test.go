@@ -20,7 +20,7 @@ type slowCleanupSink struct {
 	took time.Duration
 }
 
-func (s slowCleanupSink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) error {
+func (s slowCleanupSink) SetState(ctx context.Context, taskID, datasetID string, started time.Time, state task.State, message string) error {
 	t := time.NewTimer(s.took)
 	defer t.Stop()
 	select {
@@ -28,7 +28,7 @@ func (s slowCleanupSink) SetState(ctx context.Context, taskID, datasetID string,
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	return s.Sink.SetState(ctx, taskID, datasetID, state, message)
+	return s.Sink.SetState(ctx, taskID, datasetID, started, state, message)
 }
 
 // `cancel --task` waits for the task's cleanup however long it takes: here

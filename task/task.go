@@ -5,6 +5,8 @@
 // library, so every other package may use it.
 package task
 
+import "time"
+
 // Position is where a task stands in one generation: the cursor of the next
 // page to fetch and what has been committed before it. The same struct
 // travels in the workflow's carry, the activity's input, result and
@@ -13,6 +15,13 @@ type Position struct {
 	// Generation identifies one sync of the task (stable across
 	// continue-as-new); positions of different generations never compare.
 	Generation string `json:"generation"`
+	// GenerationStarted is when the generation started (the workflow time
+	// of its first run): it orders generations, so that a sink refuses a
+	// commit of a generation that started before the stored one
+	// (sink.ErrSuperseded, ARCHITECTURE.md §Sink protocol). Zero means
+	// unknown (a position written before it existed): such a position is
+	// ordered with none.
+	GenerationStarted time.Time `json:"generation_started,omitzero"`
 	// Cursor is the cursor of the next page to fetch.
 	Cursor string `json:"cursor"`
 	// Pages counts the pages committed in this generation.
@@ -30,11 +39,12 @@ type Position struct {
 // the last.
 func (p Position) Advance(next string, done bool, records int) Position {
 	return Position{
-		Generation: p.Generation,
-		Cursor:     next,
-		Done:       done,
-		Pages:      p.Pages + 1,
-		Records:    p.Records + int64(records),
+		Generation:        p.Generation,
+		GenerationStarted: p.GenerationStarted,
+		Cursor:            next,
+		Done:              done,
+		Pages:             p.Pages + 1,
+		Records:           p.Records + int64(records),
 	}
 }
 
@@ -43,7 +53,9 @@ func (p Position) Advance(next string, done bool, records int) Position {
 // pages; on a tie the earlier wins. A retried activity passes its input, its
 // last heartbeat and the sink's checkpoint, in that order, and so resumes
 // where the previous attempt stopped, never behind the sink and never in
-// another generation.
+// another generation. The result keeps the first position's
+// GenerationStarted when the chosen one does not know it (a heartbeat or
+// checkpoint written before the field existed).
 func Furthest(ps ...Position) Position {
 	if len(ps) == 0 {
 		return Position{}
@@ -53,6 +65,9 @@ func Furthest(ps ...Position) Position {
 		if p.Generation == best.Generation && p.Pages > best.Pages {
 			best = p
 		}
+	}
+	if best.GenerationStarted.IsZero() {
+		best.GenerationStarted = ps[0].GenerationStarted
 	}
 	return best
 }

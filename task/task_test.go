@@ -3,6 +3,7 @@ package task
 import (
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 func TestFurthest(t *testing.T) {
@@ -64,5 +65,28 @@ func TestWireNames(t *testing.T) {
 		if err != nil || string(b) != tc.want {
 			t.Errorf("json = %s (%v), want %s", b, err, tc.want)
 		}
+	}
+}
+
+// TestGenerationStarted: the start of a generation travels with its
+// positions (Advance, Furthest), and in JSON only when known.
+func TestGenerationStarted(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	p := Position{Generation: "g", GenerationStarted: start, Pages: 1}
+	if got := p.Advance("c2", false, 1).GenerationStarted; !got.Equal(start) {
+		t.Errorf("Advance dropped the generation start: %v", got)
+	}
+	old := Position{Generation: "g", Pages: 4} // a checkpoint written before the field
+	if got := Furthest(p, old); got.Pages != 4 || !got.GenerationStarted.Equal(start) {
+		t.Errorf("Furthest = %+v, want page 4 started %v", got, start)
+	}
+	b, err := json.Marshal(p)
+	want := `{"generation":"g","generation_started":"2026-12-01T10:00:00.123456789Z","cursor":"","pages":1,"records":0}`
+	if err != nil || string(b) != want {
+		t.Errorf("json = %s (%v), want %s", b, err, want)
+	}
+	var back Position
+	if err := json.Unmarshal(b, &back); err != nil || back != p {
+		t.Errorf("round trip = %+v (%v), want %+v", back, err, p)
 	}
 }

@@ -40,7 +40,9 @@ func (r *syncRun) receiveProgress() {
 			if rep.Generation != r.p.Generation || rep.Pages <= r.p.Pages {
 				continue
 			}
+			started := r.p.GenerationStarted // a report from an older worker has none
 			r.p.Position = rep.Position
+			r.p.GenerationStarted = started
 			r.p.Done = false // the result says when the task is done
 			r.pageTries = 0
 			r.p.Updated = workflow.Now(ctx)

@@ -213,7 +213,11 @@ func (r *syncRun) resume() {
 		r.pageTries, r.p.RateLimitedWait = c.PageTries, c.RateLimitedWait
 	}
 	if r.p.Generation == "" {
+		// A new generation: named by this run, ordered by its start
+		// (ARCHITECTURE.md §Sink protocol). A carry keeps both, and one
+		// from before the start existed keeps it unknown.
 		r.p.Generation = workflow.GetInfo(r.ctx).WorkflowExecution.RunID
+		r.p.GenerationStarted = workflow.Now(r.ctx).UTC()
 	}
 	r.p.Updated = workflow.Now(r.ctx)
 }
@@ -276,9 +280,9 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 	r.p.RateLimitedWait += res.RateLimitedWait
 	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
 	r.p.Retries = r.p.Counters.Retries()
-	gen := r.p.Generation // the task's: a result from an older worker has none
+	gen, started := r.p.Generation, r.p.GenerationStarted // the task's: a result from an older worker has none
 	r.p.Position = res.Position
-	r.p.Generation = gen
+	r.p.Generation, r.p.GenerationStarted = gen, started
 	r.p.Rate = res.Rate
 	r.p.Updated = workflow.Now(r.ctx)
 	return res, nil
@@ -374,6 +378,7 @@ func (r *syncRun) cancelled() error {
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(dctx, a.RecordState, activities.RecordStateInput{
 		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Cancelled, Message: "cancelled by request", Sink: in.Sink,
+		GenerationStarted: p.GenerationStarted,
 	}).Get(dctx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the cancellation", "error", err)
 	}
@@ -395,6 +400,7 @@ func (r *syncRun) fail(class sferrors.Class, cause error) error {
 	var a *activities.Activities
 	if err := workflow.ExecuteActivity(actx, a.RecordState, activities.RecordStateInput{
 		TaskID: in.TaskID, DatasetID: in.Dataset.ID, State: task.Failed, Message: string(class) + ": " + msg, Sink: in.Sink,
+		GenerationStarted: p.GenerationStarted,
 	}).Get(actx, nil); err != nil {
 		workflow.GetLogger(ctx).Error("could not record the failure", "error", err)
 	}

@@ -214,3 +214,42 @@ func TestSyncWorkflowDeadline(t *testing.T) {
 	require.Equal(t, sferrors.TypeUnrecoverable, app.Type())
 	require.Contains(t, app.Error(), "deadline")
 }
+
+// A generation's start is the workflow time of its first run: every
+// SyncPages input of the generation carries it (a result without it, from
+// an older worker, does not erase it), continue-as-new carries it, and the
+// next run keeps it rather than starting a new one (ARCHITECTURE.md §Sink
+// protocol).
+func TestSyncWorkflowGenerationStartIsKeptAcrossRuns(t *testing.T) {
+	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	run := func(in workflows.SyncInput, at time.Time) ([]time.Time, workflows.SyncInput) {
+		env := newEnv(t)
+		env.SetStartTime(at)
+		var seen []time.Time
+		env.OnActivity(a.SyncPages, mock.Anything, mock.Anything).Return(
+			func(ctx context.Context, in activities.SyncPagesInput) (activities.SyncPagesResult, error) {
+				seen = append(seen, in.GenerationStarted)
+				return pages(10)(ctx, in)
+			})
+		env.ExecuteWorkflow(workflows.SyncWorkflow, in)
+		var can *workflow.ContinueAsNewError
+		require.ErrorAs(t, env.GetWorkflowError(), &can)
+		var next workflows.SyncInput
+		require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(can.Input, &next))
+		return seen, next
+	}
+	in := testInput()
+	in.Options.PagesPerActivity, in.Options.ActivitiesPerRun = 2, 2
+	seen, next := run(in, start)
+	require.Len(t, seen, 2)
+	for _, s := range seen {
+		require.True(t, s.Equal(start), "SyncPages input generation start %v, want %v", s, start)
+	}
+	require.True(t, next.Carry.GenerationStarted.Equal(start), "carried start %v", next.Carry.GenerationStarted)
+
+	seen, next = run(next, start.Add(time.Hour))
+	for _, s := range seen {
+		require.True(t, s.Equal(start), "next run's input generation start %v, want the first run's %v", s, start)
+	}
+	require.True(t, next.Carry.GenerationStarted.Equal(start))
+}

@@ -36,7 +36,7 @@ const pgSchemaLock int64 = 0x73796e63666c6f77
 
 // pgSchemaVersion is the schema this code writes (table syncflow_schema).
 // pgMigrations[i] takes a database from version i to i+1.
-const pgSchemaVersion = 1
+const pgSchemaVersion = 2
 
 var pgMigrations = [][]string{
 	{
@@ -61,33 +61,45 @@ var pgMigrations = [][]string{
 		)`,
 		`CREATE INDEX IF NOT EXISTS syncflow_checkpoints_dataset ON syncflow_checkpoints (dataset)`,
 	},
+	{ // 2: generation starts (Unix ns, 0 = unknown) order generations
+		`ALTER TABLE syncflow_checkpoints ADD COLUMN IF NOT EXISTS generation_started BIGINT NOT NULL DEFAULT 0`,
+		`ALTER TABLE syncflow_records ADD COLUMN IF NOT EXISTS generation_started BIGINT NOT NULL DEFAULT 0`,
+	},
 }
 
 const (
 	// One statement per page. Sorted by key so that concurrent transactions
 	// lock overlapping rows in the same order (no deadlock); DISTINCT ON
 	// keeps the last record of a key (ON CONFLICT cannot touch a row twice).
-	pgUpsertRecords = `INSERT INTO syncflow_records (dataset, key, data, synced_at)
-		SELECT DISTINCT ON (r.key) $1::text, r.key, r.data::jsonb, $4::timestamptz
+	pgUpsertRecords = `INSERT INTO syncflow_records (dataset, key, data, synced_at, generation_started)
+		SELECT DISTINCT ON (r.key) $1::text, r.key, r.data::jsonb, $4::timestamptz, $5::bigint
 		FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(key, data, ord)
 		ORDER BY r.key, r.ord DESC
-		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at`
-	// The WHERE clause is the staleness rule, as in SQLite; the conflicting
-	// row is locked either way, so concurrent attempts of a task serialise.
+		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at,
+			generation_started = excluded.generation_started`
+	// The WHERE clause is the ordering rule, as in SQLite; the conflicting
+	// row is locked either way, so concurrent attempts of a task serialise
+	// (and a waiting one re-checks the rule against the committed row).
 	pgUpsertCheckpoint = `INSERT INTO syncflow_checkpoints
-			(task_id, dataset, generation, cursor, done, pages, records, state, message, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, '', $9)
+			(task_id, dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10)
 		ON CONFLICT (task_id) DO UPDATE SET
-			dataset = excluded.dataset, generation = excluded.generation, cursor = excluded.cursor,
+			dataset = excluded.dataset, generation = excluded.generation,
+			generation_started = excluded.generation_started, cursor = excluded.cursor,
 			done = excluded.done, pages = excluded.pages, records = excluded.records,
 			state = excluded.state, message = '', updated_at = excluded.updated_at
-		WHERE syncflow_checkpoints.generation <> excluded.generation
-			OR syncflow_checkpoints.pages <= excluded.pages`
+		WHERE CASE WHEN syncflow_checkpoints.generation = excluded.generation
+			THEN syncflow_checkpoints.pages <= excluded.pages
+			ELSE excluded.generation_started = 0 OR syncflow_checkpoints.generation_started = 0
+				OR syncflow_checkpoints.generation_started <= excluded.generation_started END`
+	// The WHERE clause: a run of an older generation (both starts known)
+	// does not relabel a newer one's checkpoint.
 	pgSetState = `INSERT INTO syncflow_checkpoints (task_id, dataset, state, message, updated_at)
 		VALUES ($1, $2, $3, $4, $5)
 		ON CONFLICT (task_id) DO UPDATE SET
-			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at`
-	pgLoad = `SELECT dataset, generation, cursor, done, pages, records, state, message, updated_at
+			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at
+		WHERE $6::bigint = 0 OR syncflow_checkpoints.generation_started <= $6::bigint`
+	pgLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at
 		FROM syncflow_checkpoints WHERE task_id = $1`
 	pgCount = `SELECT count(*) FROM syncflow_records WHERE dataset = $1`
 )
@@ -191,18 +203,9 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 	}
 	defer func() { _ = tx.Rollback(ctx) }() // no-op after Commit
 	now := time.Now().UTC()
-	tag, err := tx.Exec(ctx, pgUpsertCheckpoint,
-		cp.TaskID, cp.DatasetID, cp.Generation, cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
-	if err != nil {
-		return fmt.Errorf("postgres commit task %q: write checkpoint: %w", cp.TaskID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		var stored int64
-		if err := tx.QueryRow(ctx, `SELECT pages FROM syncflow_checkpoints WHERE task_id = $1`, cp.TaskID).Scan(&stored); err != nil {
-			return fmt.Errorf("postgres commit task %q: page %d: %w", cp.TaskID, cp.Pages, sink.ErrStaleCheckpoint)
-		}
-		return fmt.Errorf("postgres commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
-			cp.TaskID, cp.Pages, cp.Generation, stored, sink.ErrStaleCheckpoint)
+	started := sink.StartNanos(cp.GenerationStarted)
+	if err := writeCheckpoint(ctx, tx, cp, state, started, now); err != nil {
+		return err
 	}
 	records = sink.StoredRecords(records) // NUL characters as text (sink/nul.go)
 	if len(records) > 0 {
@@ -211,7 +214,7 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		for i, r := range records {
 			keys[i], data[i] = r.Key, string(r.Data)
 		}
-		if _, err := tx.Exec(ctx, pgUpsertRecords, cp.DatasetID, keys, data, now); err != nil {
+		if _, err := tx.Exec(ctx, pgUpsertRecords, cp.DatasetID, keys, data, now, started); err != nil {
 			return fmt.Errorf("postgres commit task %q: %d records: %w", cp.TaskID, len(records), err)
 		}
 	}
@@ -221,12 +224,34 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 	return nil
 }
 
+// writeCheckpoint writes cp in tx, or says why the stored one refused it
+// (sink.Refused: stale or superseded).
+func writeCheckpoint(ctx context.Context, tx pgx.Tx, cp sink.Checkpoint, state task.State, started int64, now time.Time) error {
+	tag, err := tx.Exec(ctx, pgUpsertCheckpoint, cp.TaskID, cp.DatasetID, cp.Generation, started,
+		cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
+	if err != nil {
+		return fmt.Errorf("postgres commit task %q: write checkpoint: %w", cp.TaskID, err)
+	}
+	if tag.RowsAffected() > 0 {
+		return nil
+	}
+	var gen string
+	var storedStart, pages int64
+	err = tx.QueryRow(ctx, `SELECT generation, generation_started, pages FROM syncflow_checkpoints WHERE task_id = $1`,
+		cp.TaskID).Scan(&gen, &storedStart, &pages)
+	if err != nil {
+		return fmt.Errorf("postgres commit task %q: page %d: %w", cp.TaskID, cp.Pages, sink.ErrStaleCheckpoint)
+	}
+	return sink.Refused("postgres commit", cp, gen, storedStart, pages)
+}
+
 // Load returns the checkpoint of a task; ok is false when there is none.
 func (p *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bool, err error) {
 	defer func() { err = classified(err) }()
 	cp := sink.Checkpoint{TaskID: taskID}
 	var state string
-	err = p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+	var started int64
+	err = p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &started, &cp.Cursor,
 		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &cp.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sink.Checkpoint{}, false, nil
@@ -235,19 +260,25 @@ func (p *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 		return sink.Checkpoint{}, false, fmt.Errorf("postgres load task %q: %w", taskID, err)
 	}
 	cp.State = task.State(state)
+	cp.GenerationStarted = sink.StartFromNanos(started)
 	cp.UpdatedAt = cp.UpdatedAt.UTC()
 	return cp, true, nil
 }
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) (err error) {
+func (p *Sink) SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) (err error) {
 	defer func() { err = classified(err) }()
 	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("postgres set state: %w", err)
 	}
-	if _, err := p.pool.Exec(ctx, pgSetState, taskID, datasetID, string(state), message, time.Now().UTC()); err != nil {
+	tag, err := p.pool.Exec(ctx, pgSetState, taskID, datasetID, string(state), message, time.Now().UTC(),
+		sink.StartNanos(generationStarted))
+	if err != nil {
 		return fmt.Errorf("postgres set state of task %q: %w", taskID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return sink.StateRefused("postgres set state", taskID, generationStarted)
 	}
 	return nil
 }

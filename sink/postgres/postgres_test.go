@@ -132,3 +132,48 @@ func TestPostgresRefusesNewerSchema(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "schema version 99 is newer")
 }
+
+// pgV1 is the schema of version 1 (before generation starts), as the
+// previous syncflow wrote it, with one task's checkpoint and record.
+var pgV1 = []string{
+	`CREATE TABLE syncflow_schema (version INTEGER NOT NULL)`,
+	`INSERT INTO syncflow_schema VALUES (1)`,
+	`CREATE TABLE syncflow_records (dataset TEXT NOT NULL, key TEXT NOT NULL, data JSONB NOT NULL,
+		synced_at TIMESTAMPTZ NOT NULL, PRIMARY KEY (dataset, key))`,
+	`CREATE TABLE syncflow_checkpoints (task_id TEXT NOT NULL PRIMARY KEY, dataset TEXT NOT NULL,
+		generation TEXT NOT NULL DEFAULT '', cursor TEXT NOT NULL DEFAULT '', done BOOLEAN NOT NULL DEFAULT FALSE,
+		pages BIGINT NOT NULL DEFAULT 0, records BIGINT NOT NULL DEFAULT 0, state TEXT NOT NULL,
+		message TEXT NOT NULL DEFAULT '', updated_at TIMESTAMPTZ NOT NULL)`,
+	`CREATE INDEX syncflow_checkpoints_dataset ON syncflow_checkpoints (dataset)`,
+	`INSERT INTO syncflow_records VALUES ('orders', 'k-0', '{"id":"k-0","tag":"v1"}', now())`,
+	`INSERT INTO syncflow_checkpoints VALUES ('task-1', 'orders', 'g1', 'c4', false, 4, 4, 'running', '', now())`,
+}
+
+// A database of schema version 1 is migrated in place: its checkpoints and
+// records stay, with an unknown (zero) generation start, so the generation
+// that wrote them is not ordered against a new one.
+func TestPostgresMigratesVersion1(t *testing.T) {
+	dsn := postgresDSNFor(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	for _, stmt := range pgV1 {
+		_, err = conn.Exec(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, conn.Close(t.Context()))
+
+	s, err := Open(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	startOf := func(key string) (n int64) {
+		require.NoError(t, s.pool.QueryRow(t.Context(),
+			`SELECT generation_started FROM syncflow_records WHERE dataset = 'orders' AND key = $1`, key).Scan(&n))
+		return n
+	}
+	var version int
+	require.NoError(t, s.pool.QueryRow(t.Context(), `SELECT version FROM syncflow_schema`).Scan(&version))
+	assert.Equal(t, pgSchemaVersion, version)
+	assert.Equal(t, int64(0), startOf("k-0"))
+	sinktest.CheckMigratedVersion1(t, s, storedData)
+	assert.Equal(t, sinktest.MigratedStart.UnixNano(), startOf("k-1"), "a record names the generation start that wrote it")
+}

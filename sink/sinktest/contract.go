@@ -6,13 +6,16 @@ package sinktest
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
@@ -102,6 +105,7 @@ func Run(t *testing.T, open Opener, read Reader) {
 	t.Run("a failed commit writes neither records nor checkpoint", c.failedCommit)
 	t.Run("concurrent tasks of one dataset", c.concurrentTasks)
 	t.Run("stale checkpoint", c.staleCheckpoint)
+	t.Run("an older generation cannot overwrite a newer one", c.supersededGeneration)
 	t.Run("set state", c.setState)
 	t.Run("invalid checkpoints are refused", c.invalidCheckpoints)
 	t.Run("opening the same database twice", c.openTwice)
@@ -298,7 +302,7 @@ func (c contract) setState(t *testing.T) {
 	ctx := t.Context()
 
 	// Missing row: created with empty cursor and zero counters.
-	require.NoError(t, s.SetState(ctx, "task-new", "orders", task.Failed, "unrecoverable: 401 from source"))
+	require.NoError(t, s.SetState(ctx, "task-new", "orders", time.Time{}, task.Failed, "unrecoverable: 401 from source"))
 	got := mustLoad(t, s, "task-new")
 	assertCheckpoint(t, sink.Checkpoint{TaskID: "task-new", DatasetID: "orders", State: task.Failed,
 		Message: "unrecoverable: 401 from source"}, got)
@@ -306,7 +310,7 @@ func (c contract) setState(t *testing.T) {
 	// Existing row: state and message change, the rest stays.
 	cp := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c2", Pages: 2, Records: 7}}
 	require.NoError(t, s.Commit(ctx, cp, MakePage("k", 7, "v1")))
-	require.NoError(t, s.SetState(ctx, "task-1", "orders", task.Cancelled, "cancelled by operator"))
+	require.NoError(t, s.SetState(ctx, "task-1", "orders", time.Time{}, task.Cancelled, "cancelled by operator"))
 	want := cp
 	want.State, want.Message = task.Cancelled, "cancelled by operator"
 	assertCheckpoint(t, want, mustLoad(t, s, "task-1"))
@@ -317,8 +321,8 @@ func (c contract) setState(t *testing.T) {
 	require.NoError(t, s.Commit(ctx, cp3, nil))
 	assertCheckpoint(t, cp3, mustLoad(t, s, "task-1"))
 
-	require.Error(t, s.SetState(ctx, "task-1", "orders", task.State("paused"), ""))
-	require.Error(t, s.SetState(ctx, "", "orders", task.Failed, ""))
+	require.Error(t, s.SetState(ctx, "task-1", "orders", time.Time{}, task.State("paused"), ""))
+	require.Error(t, s.SetState(ctx, "", "orders", time.Time{}, task.Failed, ""))
 }
 
 func (c contract) invalidCheckpoints(t *testing.T) {
@@ -357,7 +361,7 @@ func (c contract) reopen(t *testing.T) {
 	s := c.open(t)
 	cp := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Cursor: "c1", Pages: 1, Records: 5}}
 	require.NoError(t, s.Commit(t.Context(), cp, MakePage("k", 5, "v1")))
-	require.NoError(t, s.SetState(t.Context(), "task-1", "orders", task.Failed, "disk full"))
+	require.NoError(t, s.SetState(t.Context(), "task-1", "orders", time.Time{}, task.Failed, "disk full"))
 	require.NoError(t, s.Close())
 
 	s = c.open(t)
@@ -366,4 +370,120 @@ func (c contract) reopen(t *testing.T) {
 	assertCheckpoint(t, want, mustLoad(t, s, "task-1"))
 	assert.Equal(t, int64(5), MustCount(t, s, "orders"))
 	c.assertStored(t, s, "orders", "k-4", `{"id":"k-4","n":4,"tag":"v1"}`)
+}
+
+// supersededGeneration: generations are ordered by their start. A commit
+// of a generation that started before the stored checkpoint's (a zombie
+// attempt of an older run, an older workflow reusing the task ID) writes
+// neither its checkpoint nor its records and is refused as invalid
+// request (sink.ErrSuperseded); an unknown (zero) start on either side,
+// or equal starts, leave generations unordered, as before starts were
+// stored. Within a generation pages still decide (ErrStaleCheckpoint).
+func (c contract) supersededGeneration(t *testing.T) {
+	t1 := time.Date(2026, 12, 1, 10, 0, 0, 123456789, time.UTC)
+	t2 := t1.Add(time.Hour + time.Nanosecond)
+	tests := []struct {
+		name          string
+		storedStart   time.Time
+		gen           string
+		start         time.Time
+		pages         int64
+		stale, refuse bool
+	}{
+		{"older generation refused", t2, "old", t1, 5, false, true},
+		{"older generation refused even one nanosecond older", t2, "old", t2.Add(-time.Nanosecond), 9, false, true},
+		{"newer generation takes over", t1, "newer", t2, 1, false, false},
+		{"equal starts are not ordered", t2, "other", t2, 1, false, false},
+		{"unknown start of the commit", t2, "old", time.Time{}, 1, false, false},
+		{"unknown start of the stored checkpoint", time.Time{}, "old", t1, 1, false, false},
+		{"same generation, fewer pages: stale", t2, "new", t2, 1, true, false},
+		{"same generation, next page", t2, "new", t2, 3, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := c.open(t)
+			ctx := t.Context()
+			var stored sink.Checkpoint
+			for p := int64(1); p <= 2; p++ {
+				stored = sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{
+					Generation: "new", GenerationStarted: tt.storedStart, Cursor: fmt.Sprintf("c%d", p), Pages: p, Records: p * 3}}
+				require.NoError(t, s.Commit(ctx, stored, MakePage(fmt.Sprintf("p%d", p), 3, "new")))
+			}
+			assertCheckpoint(t, stored, mustLoad(t, s, "task-1"))
+			cp := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{
+				Generation: tt.gen, GenerationStarted: tt.start, Cursor: "late", Pages: tt.pages, Records: 99}}
+			// The late page rewrites a stored key and adds one.
+			late := []source.Record{{Key: "p1-0", Data: json.RawMessage(`{"id":"p1-0","tag":"late"}`)},
+				{Key: "late-0", Data: json.RawMessage(`{"id":"late-0","tag":"late"}`)}}
+			err := s.Commit(ctx, cp, late)
+			switch {
+			case tt.refuse:
+				require.ErrorIs(t, err, sink.ErrSuperseded)
+				assert.NotErrorIs(t, err, sink.ErrStaleCheckpoint)
+				var se *sferrors.Error
+				require.True(t, errors.As(err, &se), "unclassified: %v", err)
+				assert.Equal(t, sferrors.InvalidRequest, se.Class, "retrying cannot succeed: %v", err)
+				// Nor can the older run's cleanup relabel the checkpoint.
+				err = s.SetState(ctx, "task-1", "orders", tt.start, task.Failed, "superseded")
+				require.ErrorIs(t, err, sink.ErrSuperseded)
+				require.True(t, errors.As(err, &se), "unclassified: %v", err)
+				assert.Equal(t, sferrors.InvalidRequest, se.Class)
+			case tt.stale:
+				require.ErrorIs(t, err, sink.ErrStaleCheckpoint)
+				assert.NotErrorIs(t, err, sink.ErrSuperseded)
+			default:
+				require.NoError(t, err)
+				require.NoError(t, s.SetState(ctx, "task-1", "orders", tt.start, task.Running, ""))
+				assertCheckpoint(t, cp, mustLoad(t, s, "task-1"))
+				c.assertStored(t, s, "orders", "p1-0", `{"id":"p1-0","tag":"late"}`)
+				assert.Equal(t, int64(7), MustCount(t, s, "orders"))
+				return
+			}
+			assertCheckpoint(t, stored, mustLoad(t, s, "task-1"))
+			c.assertStored(t, s, "orders", "p1-0", `{"id":"p1-0","n":0,"tag":"new"}`)
+			c.assertAbsent(t, s, "orders", "late-0")
+			assert.Equal(t, int64(6), MustCount(t, s, "orders"))
+			// The newer generation goes on.
+			next := stored
+			next.Position = stored.Advance("c3", false, 1)
+			require.NoError(t, s.Commit(ctx, next, MakePage("p3", 1, "new")))
+			assertCheckpoint(t, next, mustLoad(t, s, "task-1"))
+		})
+	}
+}
+
+// MigratedStart is the generation start CheckMigratedVersion1 commits with.
+var MigratedStart = time.Date(2026, 12, 1, 12, 0, 0, 987654321, time.UTC)
+
+// CheckMigratedVersion1 checks a sink opened on a database of schema
+// version 1 that held task-1's checkpoint {generation g1, cursor c4, 4
+// pages, 4 records, running} and the record orders/k-0 {"id":"k-0",
+// "tag":"v1"}: both are still there, the checkpoint with an unknown
+// generation start; a generation with a known start takes over (unknown
+// starts are not ordered) and writes k-1 with MigratedStart; from then on
+// an older one is refused.
+func CheckMigratedVersion1(t *testing.T, s sink.Sink, read Reader) {
+	t.Helper()
+	c := contract{read: read}
+	old := mustLoad(t, s, "task-1")
+	assertCheckpoint(t, sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", State: task.Running,
+		Position: task.Position{Generation: "g1", Cursor: "c4", Pages: 4, Records: 4}}, old)
+	c.assertStored(t, s, "orders", "k-0", `{"id":"k-0","tag":"v1"}`)
+
+	// A run that does not know its start may still record a state.
+	require.NoError(t, s.SetState(t.Context(), "task-1", "orders", time.Time{}, task.Running, ""))
+	// The old generation's own staleness rule still holds.
+	stale := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{Generation: "g1", Pages: 3}}
+	require.ErrorIs(t, s.Commit(t.Context(), stale, nil), sink.ErrStaleCheckpoint)
+
+	next := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{
+		Generation: "g2", GenerationStarted: MigratedStart, Cursor: "c1", Pages: 1, Records: 1}}
+	require.NoError(t, s.Commit(t.Context(), next, MakePage("k", 2, "g2")[1:]))
+	assertCheckpoint(t, next, mustLoad(t, s, "task-1"))
+
+	older := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", Position: task.Position{
+		Generation: "g0", GenerationStarted: MigratedStart.Add(-time.Minute), Cursor: "x", Pages: 7}}
+	require.ErrorIs(t, s.Commit(t.Context(), older, MakePage("k", 1, "g0")), sink.ErrSuperseded)
+	assertCheckpoint(t, next, mustLoad(t, s, "task-1"))
+	c.assertStored(t, s, "orders", "k-0", `{"id":"k-0","tag":"v1"}`)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -114,7 +115,7 @@ func TestSinkErrorsCarryClass(t *testing.T) {
 	assert.Equal(t, sferrors.Unrecoverable, classOf(t, err), "CHECK (json_valid) failed: %v", err)
 	assert.Contains(t, err.Error(), `sqlite commit task "t": record 1 of 1: `)
 
-	err = s.SetState(t.Context(), "", "d", task.Failed, "")
+	err = s.SetState(t.Context(), "", "d", time.Time{}, task.Failed, "")
 	require.Error(t, err)
 	assert.Equal(t, sferrors.Unrecoverable, classOf(t, err))
 

@@ -31,7 +31,7 @@ const (
 
 // sqliteSchemaVersion is the schema this code writes (PRAGMA user_version).
 // sqliteMigrations[i] takes a database from version i to i+1.
-const sqliteSchemaVersion = 1
+const sqliteSchemaVersion = 2
 
 var sqliteMigrations = [][]string{
 	{
@@ -56,28 +56,40 @@ var sqliteMigrations = [][]string{
 		)`,
 		`CREATE INDEX IF NOT EXISTS syncflow_checkpoints_dataset ON syncflow_checkpoints (dataset)`,
 	},
+	{ // 2: generation starts (Unix ns, 0 = unknown) order generations
+		`ALTER TABLE syncflow_checkpoints ADD COLUMN generation_started INTEGER NOT NULL DEFAULT 0`,
+		`ALTER TABLE syncflow_records ADD COLUMN generation_started INTEGER NOT NULL DEFAULT 0`,
+	},
 }
 
 const (
-	sqliteUpsertRecord = `INSERT INTO syncflow_records (dataset, key, data, synced_at)
-		VALUES (?, ?, ?, ?)
-		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at`
-	// The WHERE clause is the staleness rule: no change (0 rows) when the
-	// stored checkpoint is of the same generation and further on.
+	sqliteUpsertRecord = `INSERT INTO syncflow_records (dataset, key, data, synced_at, generation_started)
+		VALUES (?, ?, ?, ?, ?)
+		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at,
+			generation_started = excluded.generation_started`
+	// The WHERE clause is the ordering rule: no change (0 rows) when the
+	// stored checkpoint is of the same generation and further on, or of a
+	// generation that started later (both starts known, non-zero).
 	sqliteUpsertCheckpoint = `INSERT INTO syncflow_checkpoints
-			(task_id, dataset, generation, cursor, done, pages, records, state, message, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+			(task_id, dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
 		ON CONFLICT (task_id) DO UPDATE SET
-			dataset = excluded.dataset, generation = excluded.generation, cursor = excluded.cursor,
+			dataset = excluded.dataset, generation = excluded.generation,
+			generation_started = excluded.generation_started, cursor = excluded.cursor,
 			done = excluded.done, pages = excluded.pages, records = excluded.records,
 			state = excluded.state, message = '', updated_at = excluded.updated_at
-		WHERE syncflow_checkpoints.generation <> excluded.generation
-			OR syncflow_checkpoints.pages <= excluded.pages`
+		WHERE CASE WHEN syncflow_checkpoints.generation = excluded.generation
+			THEN syncflow_checkpoints.pages <= excluded.pages
+			ELSE excluded.generation_started = 0 OR syncflow_checkpoints.generation_started = 0
+				OR syncflow_checkpoints.generation_started <= excluded.generation_started END`
+	// The WHERE clause: a run of an older generation (both starts known)
+	// does not relabel a newer one's checkpoint.
 	sqliteSetState = `INSERT INTO syncflow_checkpoints (task_id, dataset, state, message, updated_at)
-		VALUES (?, ?, ?, ?, ?)
+		VALUES (?1, ?2, ?3, ?4, ?5)
 		ON CONFLICT (task_id) DO UPDATE SET
-			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at`
-	sqliteLoad = `SELECT dataset, generation, cursor, done, pages, records, state, message, updated_at
+			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at
+		WHERE ?6 = 0 OR syncflow_checkpoints.generation_started <= ?6`
+	sqliteLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at
 		FROM syncflow_checkpoints WHERE task_id = ?`
 	sqliteCount = `SELECT count(*) FROM syncflow_records WHERE dataset = ?`
 )
@@ -209,26 +221,15 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		}
 	}()
 	now := time.Now().UTC().Format(timeLayout)
-	res, err := tx.ExecContext(ctx, sqliteUpsertCheckpoint,
-		cp.TaskID, cp.DatasetID, cp.Generation, cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
-	if err != nil {
-		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
-	} else if n == 0 {
-		var stored int64
-		if err := tx.QueryRowContext(ctx, `SELECT pages FROM syncflow_checkpoints WHERE task_id = ?`, cp.TaskID).Scan(&stored); err != nil {
-			return fmt.Errorf("sqlite commit task %q: page %d: %w", cp.TaskID, cp.Pages, sink.ErrStaleCheckpoint)
-		}
-		return fmt.Errorf("sqlite commit task %q: page %d of generation %q, stored checkpoint is at page %d: %w",
-			cp.TaskID, cp.Pages, cp.Generation, stored, sink.ErrStaleCheckpoint)
+	started := sink.StartNanos(cp.GenerationStarted)
+	if err := writeCheckpoint(ctx, tx, cp, state, started, now); err != nil {
+		return err
 	}
 	records = sink.StoredRecords(records) // NUL characters as text (sink/nul.go)
 	stmt := tx.StmtContext(ctx, s.upsertRecord)
 	for i, r := range records {
 		// Data goes in as TEXT: a BLOB would be read as SQLite JSONB.
-		if _, err := stmt.ExecContext(ctx, cp.DatasetID, r.Key, string(r.Data), now); err != nil {
+		if _, err := stmt.ExecContext(ctx, cp.DatasetID, r.Key, string(r.Data), now, started); err != nil {
 			return fmt.Errorf("sqlite commit task %q: record %d of %d: %w", cp.TaskID, i+1, len(records), err)
 		}
 	}
@@ -238,12 +239,38 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 	return nil
 }
 
+// writeCheckpoint writes cp in tx, or says why the stored one refused it
+// (sink.Refused: stale or superseded).
+func writeCheckpoint(ctx context.Context, tx *sql.Tx, cp sink.Checkpoint, state task.State, started int64, now string) error {
+	res, err := tx.ExecContext(ctx, sqliteUpsertCheckpoint, cp.TaskID, cp.DatasetID, cp.Generation, started,
+		cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
+	if err != nil {
+		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
+	}
+	if n > 0 {
+		return nil
+	}
+	var gen string
+	var storedStart, pages int64
+	err = tx.QueryRowContext(ctx, `SELECT generation, generation_started, pages FROM syncflow_checkpoints WHERE task_id = ?`,
+		cp.TaskID).Scan(&gen, &storedStart, &pages)
+	if err != nil {
+		return fmt.Errorf("sqlite commit task %q: page %d: %w", cp.TaskID, cp.Pages, sink.ErrStaleCheckpoint)
+	}
+	return sink.Refused("sqlite commit", cp, gen, storedStart, pages)
+}
+
 // Load returns the checkpoint of a task; ok is false when there is none.
 func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bool, err error) {
 	defer func() { err = classified(err) }()
 	cp := sink.Checkpoint{TaskID: taskID}
 	var state, updated string
-	err = s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &cp.Cursor,
+	var started int64
+	err = s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &started, &cp.Cursor,
 		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &updated)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sink.Checkpoint{}, false, nil
@@ -252,6 +279,7 @@ func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 		return sink.Checkpoint{}, false, fmt.Errorf("sqlite load task %q: %w", taskID, err)
 	}
 	cp.State = task.State(state)
+	cp.GenerationStarted = sink.StartFromNanos(started)
 	if cp.UpdatedAt, err = time.Parse(timeLayout, updated); err != nil {
 		return sink.Checkpoint{}, false, fmt.Errorf("sqlite load task %q: updated_at: %w", taskID, err)
 	}
@@ -260,14 +288,21 @@ func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 
 // SetState records a task's state and message, creating its checkpoint if
 // needed and keeping its cursor and counters.
-func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, state task.State, message string) (err error) {
+func (s *Sink) SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) (err error) {
 	defer func() { err = classified(err) }()
 	if err := sink.CheckSetState(taskID, datasetID, state); err != nil {
 		return fmt.Errorf("sqlite set state: %w", err)
 	}
 	now := time.Now().UTC().Format(timeLayout)
-	if _, err := s.w.ExecContext(ctx, sqliteSetState, taskID, datasetID, string(state), message, now); err != nil {
+	res, err := s.w.ExecContext(ctx, sqliteSetState, taskID, datasetID, string(state), message, now,
+		sink.StartNanos(generationStarted))
+	if err != nil {
 		return fmt.Errorf("sqlite set state of task %q: %w", taskID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("sqlite set state of task %q: %w", taskID, err)
+	} else if n == 0 {
+		return sink.StateRefused("sqlite set state", taskID, generationStarted)
 	}
 	return nil
 }

@@ -126,3 +126,47 @@ func TestSQLiteRefusesNewerSchema(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "schema version 99 is newer")
 }
+
+// sqliteV1 is the schema of version 1 (before generation starts), as the
+// previous syncflow wrote it, with one task's checkpoint and record.
+var sqliteV1 = []string{
+	`CREATE TABLE syncflow_records (dataset TEXT NOT NULL, key TEXT NOT NULL,
+		data TEXT NOT NULL CHECK (json_valid(data)), synced_at TEXT NOT NULL, PRIMARY KEY (dataset, key))`,
+	`CREATE TABLE syncflow_checkpoints (task_id TEXT NOT NULL PRIMARY KEY, dataset TEXT NOT NULL,
+		generation TEXT NOT NULL DEFAULT '', cursor TEXT NOT NULL DEFAULT '', done INTEGER NOT NULL DEFAULT 0,
+		pages INTEGER NOT NULL DEFAULT 0, records INTEGER NOT NULL DEFAULT 0, state TEXT NOT NULL,
+		message TEXT NOT NULL DEFAULT '', updated_at TEXT NOT NULL)`,
+	`CREATE INDEX syncflow_checkpoints_dataset ON syncflow_checkpoints (dataset)`,
+	`INSERT INTO syncflow_records VALUES ('orders', 'k-0', '{"id":"k-0","tag":"v1"}', '2026-12-01T09:00:00.000000Z')`,
+	`INSERT INTO syncflow_checkpoints VALUES ('task-1', 'orders', 'g1', 'c4', 0, 4, 4, 'running', '', '2026-12-01T09:00:00.000000Z')`,
+	`PRAGMA user_version = 1`,
+}
+
+// A database of schema version 1 is migrated in place: its checkpoints and
+// records stay, with an unknown (zero) generation start, so the generation
+// that wrote them is not ordered against a new one.
+func TestSQLiteMigratesVersion1(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v1.db")
+	db, err := sql.Open(sqliteDriver, path)
+	require.NoError(t, err)
+	for _, stmt := range sqliteV1 {
+		_, err = db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	startOf := func(key string) (n int64) {
+		require.NoError(t, s.r.QueryRowContext(t.Context(),
+			`SELECT generation_started FROM syncflow_records WHERE dataset = 'orders' AND key = ?`, key).Scan(&n))
+		return n
+	}
+	var version int
+	require.NoError(t, s.r.QueryRowContext(t.Context(), `PRAGMA user_version`).Scan(&version))
+	assert.Equal(t, sqliteSchemaVersion, version)
+	assert.Equal(t, int64(0), startOf("k-0"))
+	sinktest.CheckMigratedVersion1(t, s, storedData)
+	assert.Equal(t, sinktest.MigratedStart.UnixNano(), startOf("k-1"), "a record names the generation start that wrote it")
+}
