@@ -16,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
+	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/task"
@@ -148,7 +149,7 @@ func open(ctx context.Context, path string) (*Sink, error) {
 	w.SetConnMaxIdleTime(0)
 	w.SetConnMaxLifetime(0)
 	s := &Sink{path: path, w: w}
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateWhenFree(ctx); err != nil {
 		_ = w.Close()
 		return nil, err
 	}
@@ -166,6 +167,26 @@ func open(ctx context.Context, path string) (*Sink, error) {
 		return nil, fmt.Errorf("open sqlite %q: prepare: %w", path, err)
 	}
 	return s, nil
+}
+
+// migrateWhenFree runs migrate, trying again while another connection
+// holds the file's lock: SQLite does not call the busy handler for a
+// connection that opens a file still switching to WAL mode, so several
+// processes (or pools) opening a new file at once can see SQLITE_BUSY at
+// once. It gives up after sqliteBusyTimeout, like a busy write would.
+func (s *Sink) migrateWhenFree(ctx context.Context) error {
+	deadline := time.Now().Add(sqliteBusyTimeout)
+	for delay := 5 * time.Millisecond; ; delay = min(2*delay, 200*time.Millisecond) {
+		err := s.migrate(ctx)
+		if err == nil || classify(err) != sferrors.Transient || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
+	}
 }
 
 // migrate creates or upgrades the schema, in one IMMEDIATE transaction so
