@@ -33,6 +33,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/syncflow/syncflow/internal/tools/modroot"
 )
 
 func main() {
@@ -58,7 +60,7 @@ func run(stdout, stderr io.Writer) int {
 // checkModule checks the module holding the working directory against its
 // ARCHITECTURE.md.
 func checkModule() ([]string, error) {
-	root, err := moduleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		return nil, err
 	}

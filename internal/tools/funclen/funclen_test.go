@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/syncflow/syncflow/internal/tools/modroot"
 )
 
 const fixture = "testdata/fixture"
@@ -101,7 +103,7 @@ func TestParseFlags(t *testing.T) {
 // TestRepositoryLimit holds workflows/, activities/ and errors/ to 60 lines
 // a function.
 func TestRepositoryLimit(t *testing.T) {
-	root, err := moduleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		t.Fatal(err)
 	}

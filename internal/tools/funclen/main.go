@@ -27,7 +27,6 @@
 package main
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"go/ast"
@@ -39,6 +38,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+
+	"github.com/syncflow/syncflow/internal/tools/modroot"
 )
 
 func main() {
@@ -59,7 +60,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		return 2
 	}
-	root, err := moduleRoot()
+	root, err := modroot.Find()
 	if err != nil {
 		fmt.Fprintln(stderr, "funclen:", err)
 		return 2
@@ -102,24 +103,6 @@ func splitList(s string) []string {
 		}
 	}
 	return out
-}
-
-// moduleRoot finds the directory holding go.mod, from the working directory up.
-func moduleRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod found from the working directory upwards")
-		}
-		dir = parent
-	}
 }
 
 // funcInfo is one measured function declaration.
