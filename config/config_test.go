@@ -435,11 +435,12 @@ func TestLoadDefaultsAndFields(t *testing.T) {
 			Pagination: source.Pagination{
 				Type: source.PaginationCursor, Param: "cursor", Next: "meta.next_cursor",
 			},
-			Timeout: source.Duration(30 * time.Second),
+			Timeout: source.Duration(DefaultTimeout),
 		},
 		RateLimit: RateLimit{RPS: 5, Burst: 1},
 	}, orders)
-	assert.Equal(t, "orders", orders.LimitKey())
+	// It sends a credential: the budget is that of its host and credential.
+	assert.Equal(t, "api.example.com.ORDERS_TOKEN", orders.LimitKey())
 	customers, err := f.Dataset("customers.v2")
 	require.NoError(t, err)
 	assert.Equal(t, source.Duration(5*time.Second), customers.Source.Timeout)
