@@ -411,7 +411,7 @@ func TestLoadValid(t *testing.T) {
 			assert.Equal(t, tt.ids, f.DatasetIDs())
 			require.NoError(t, f.CheckSink())
 			for _, ds := range f.Datasets {
-				assert.NotZero(t, ds.Source.Timeout, "timeout default for %s", ds.ID)
+				assert.True(t, ds.Source.Timeout > 0 || ds.Source.Timeouts.Total > 0, "timeout default for %s", ds.ID)
 				if ds.RateLimit.RPS > 0 {
 					assert.GreaterOrEqual(t, ds.RateLimit.Burst, 1, "burst default for %s", ds.ID)
 				}
