@@ -344,3 +344,27 @@ func TestValidateAuth(t *testing.T) {
 		t.Errorf("error %v", err)
 	}
 }
+
+// A token endpoint that does not answer is cut by the header timeout:
+// transient, not a cancellation.
+func TestFetchOAuth2TokenEndpointTimeout(t *testing.T) {
+	a := newTokenAPI(t, 5, 3600)
+	release := make(chan struct{})
+	stall := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	t.Cleanup(stall.Close)
+	t.Cleanup(func() { close(release) })
+	cfg := a.cfg()
+	cfg.Auth.TokenURL = stall.URL + "/token"
+	cfg.Timeouts.Header = Duration(50 * time.Millisecond)
+	c := NewClient(WithSecrets(localSecrets(clientSecretEnv, "CLIENT_SECRET")))
+	_, err := c.Fetch(t.Context(), cfg, "")
+	var e *sferrors.Error
+	if !asError(err, &e) || e.Class != sferrors.Transient || !strings.Contains(e.Error(), "token endpoint: no answer within timeouts.header") {
+		t.Fatalf("error %v", err)
+	}
+}

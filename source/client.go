@@ -234,9 +234,13 @@ func (c *Client) fetchOnce(ctx context.Context, cfg Config, pos position, cursor
 	if cfg.MaxBytes > 0 {
 		maxBytes = cfg.MaxBytes
 	}
+	used, ferr := c.accessToken(ctx, cfg, pos, t, stale)
+	if ferr != nil {
+		return Page{}, "", ferr
+	}
 	g := newGuard(ctx, t)
 	defer g.close()
-	req, used, ferr := c.newRequest(g.ctx, cfg, pos, t, stale)
+	req, ferr := c.newRequest(g.ctx, cfg, pos, used)
 	if ferr != nil {
 		return Page{}, used, ferr
 	}
@@ -281,30 +285,29 @@ func fetchFailure(class sferrors.Class, rawURL string, err error) *sferrors.Erro
 // the request's host through the operator's bindings (a refused one fails
 // the request before anything is sent); the reqInfo in the request's
 // context lets checkRedirect strip them if a redirect leaves it.
-func (c *Client) newRequest(ctx context.Context, cfg Config, pos position, t resolvedTimeouts, stale string) (*http.Request, string, *sferrors.Error) {
+func (c *Client) newRequest(ctx context.Context, cfg Config, pos position, accessToken string) (*http.Request, *sferrors.Error) {
 	reqURL := pos.url.String()
 	base, _ := url.Parse(cfg.URL) // valid: checked by Validate
 	info := &reqInfo{origin: origin(base)}
 	req, err := http.NewRequestWithContext(context.WithValue(ctx, reqInfoKey{}, info), http.MethodGet, reqURL, nil)
 	if err != nil {
-		return nil, "", fetchFailure(sferrors.InvalidRequest, reqURL, fmt.Errorf("build request: %w", err))
+		return nil, fetchFailure(sferrors.InvalidRequest, reqURL, fmt.Errorf("build request: %w", err))
 	}
 	req.Header.Set("User-Agent", c.userAgent)
 	req.Header.Set("Accept", "application/json")
 	if origin(pos.url) != info.origin {
-		return req, "", nil
+		return req, nil
 	}
 	host := secrets.URLHost(pos.url)
 	for name, value := range cfg.Headers {
 		v, ferr := c.credential("header "+name, value, host, reqURL)
 		if ferr != nil {
-			return nil, "", ferr
+			return nil, ferr
 		}
 		req.Header.Set(name, v)
 		info.names = append(info.names, name)
 	}
-	used, ferr := c.authenticate(req, cfg.Auth, host, t, stale)
-	return req, used, ferr
+	return req, c.authenticate(req, cfg.Auth, host, accessToken)
 }
 
 // credential resolves a configured value's references for host; what
@@ -325,38 +328,47 @@ func (c *Client) credential(what, value, host, reqURL string) (string, *sferrors
 }
 
 // authenticate adds a's credential to req, sent to the configured origin:
-// a bearer token, an OAuth2 access token (returned as used), or the API key
-// query parameter, added to this request's URL only.
-func (c *Client) authenticate(req *http.Request, a *Auth, host string, t resolvedTimeouts, stale string) (used string, e *sferrors.Error) {
+// a bearer token, the OAuth2 access token (fetched before the request), or
+// the API key query parameter, added to this request's URL only.
+func (c *Client) authenticate(req *http.Request, a *Auth, host, accessToken string) *sferrors.Error {
 	if a == nil {
-		return "", nil
+		return nil
 	}
 	reqURL := req.URL.String()
 	switch a.Type {
 	case AuthBearer:
 		v, ferr := c.credential("auth.token", a.Token, host, reqURL)
 		if ferr != nil {
-			return "", ferr
+			return ferr
 		}
 		req.Header.Set("Authorization", "Bearer "+v)
 	case AuthOAuth2ClientCredentials:
-		tok, ferr := c.oauthToken(req.Context(), a, t, stale)
-		if ferr != nil {
-			return "", ferr
+		if hasControl(accessToken) {
+			return fetchFailure(sferrors.Unrecoverable, a.TokenURL, errors.New("token endpoint: the access token holds a control character"))
 		}
-		if hasControl(tok) {
-			return "", fetchFailure(sferrors.Unrecoverable, a.TokenURL, errors.New("token endpoint: the access token holds a control character"))
-		}
-		req.Header.Set("Authorization", "Bearer "+tok)
-		used = tok
+		req.Header.Set("Authorization", "Bearer "+accessToken)
 	case AuthAPIKeyQuery:
 		v, ferr := c.credential("auth.value", a.Value, host, reqURL)
 		if ferr != nil {
-			return "", ferr
+			return ferr
 		}
 		req.URL.RawQuery = setQuery(req.URL.RawQuery, a.Param, v)
 	}
-	return used, nil
+	return nil
+}
+
+// accessToken returns the OAuth2 access token for a request to pos ("" when
+// the source has no OAuth2 authentication or pos is on another origin,
+// which gets no credential), replacing stale, the one the API refused.
+func (c *Client) accessToken(ctx context.Context, cfg Config, pos position, t resolvedTimeouts, stale string) (string, *sferrors.Error) {
+	if cfg.Auth == nil || cfg.Auth.Type != AuthOAuth2ClientCredentials {
+		return "", nil
+	}
+	base, _ := url.Parse(cfg.URL) // valid: checked by Validate
+	if origin(pos.url) != origin(base) {
+		return "", nil
+	}
+	return c.oauthToken(ctx, cfg.Auth, t, stale)
 }
 
 // publicURL is u without the API key query parameter a worker added: what
