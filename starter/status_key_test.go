@@ -3,6 +3,8 @@ package main
 import (
 	"testing"
 
+	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -17,4 +19,21 @@ func TestStatusRowsShowRateLimitKey(t *testing.T) {
 		}
 	}
 	t.Fatalf("no rate-limit key row in %v", statusRows(st))
+}
+
+// The demo API limits each dataset on its own: its datasets keep separate
+// budgets although they all send the demo token.
+func TestDemoDatasetsKeepTheirOwnKeys(t *testing.T) {
+	api := demoapi.New(demoapi.Options{Faults: demoapi.Faults{Token: "t0k"}})
+	seen := map[string]bool{}
+	for _, spec := range demoapi.DefaultDatasets() {
+		ds := config.Dataset{ID: spec.ID, Source: api.SourceConfig("http://127.0.0.1:1", spec.ID), RateLimit: demoRate(spec)}
+		if ds.Source.Headers == nil {
+			t.Fatalf("%s sends no token: the test checks nothing", spec.ID)
+		}
+		if seen[ds.LimitKey()] {
+			t.Errorf("%s shares key %q", spec.ID, ds.LimitKey())
+		}
+		seen[ds.LimitKey()] = true
+	}
 }
