@@ -115,6 +115,9 @@ type SyncPagesInput struct {
 	// wait for rate limits before it returns the wait to the workflow
 	// (which ends the task once its max_rate_limit_wait is used up).
 	RateLimitBudget time.Duration `json:"rate_limit_budget,omitempty"`
+	// Seen are the last pages earlier executions committed
+	// (SyncPagesResult.Seen), for the repeat check (repeat.go).
+	Seen []SeenPage `json:"seen,omitempty"`
 }
 
 // SyncPagesResult is where the task stands after one SyncPages execution.
@@ -142,6 +145,9 @@ type SyncPagesResult struct {
 	PageTries int32 `json:"page_tries,omitempty"`
 	// RateLimitedWait is how long this execution waited for rate limits.
 	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
+	// Seen are the last pages committed so far (hashes only), for the
+	// next execution's repeat check; the workflow passes them on.
+	Seen []SeenPage `json:"seen,omitempty"`
 }
 
 // Heartbeat is what SyncPages records with each heartbeat: enough for the
@@ -177,6 +183,7 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 		return SyncPagesResult{}, err
 	}
 	s.pos = pos
+	s.repeats.seed(s.in.Seen, pos)
 	s.hb = newHeartbeater(ctx, a.heartbeatEvery(), Heartbeat{pos, s.tries.first})
 	defer s.hb.stop()
 	s.reports = newProgressReports(ctx, a.Progress, a.reportEvery(), pos)
@@ -443,6 +450,7 @@ func (s *pageSync) checkpoint(next task.Position) sink.Checkpoint {
 func (s *pageSync) finish() SyncPagesResult {
 	s.res.Position = s.pos
 	s.res.PageTries = s.tries.failed()
+	s.res.Seen = s.repeats.handOn(s.pos)
 	s.res.Rate = s.a.Limits.Status(s.key).Rate
 	return s.res
 }

@@ -2,6 +2,7 @@ package activities
 
 import (
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 
@@ -18,14 +19,62 @@ import (
 // records that are never stored as new ones, and with a reported total
 // would even "complete". The zero value is ready to use.
 //
-// It remembers only this execution's pages, starting from the position the
-// execution resumed from, so resuming from a checkpoint (where the resumed
-// page may well have been fetched by an earlier attempt) never looks like a
-// repeat. It keeps a fingerprint of each page (a hash of its sorted record
-// keys, never the keys themselves) and each cursor fetched.
+// It remembers this execution's pages, starting from the position the
+// execution resumed from, and the last pages earlier executions committed
+// (SyncPagesInput.Seen, so one-page executions are protected too); resuming
+// from a checkpoint (where the resumed page may well have been fetched by
+// an earlier attempt) never looks like a repeat. It keeps hashes only: of
+// each page's sorted record keys and of each cursor fetched, never the keys
+// or cursors themselves.
 type repeatDetector struct {
-	pages   map[[sha256.Size]byte]int64 // fingerprint → the page number that had it
-	cursors map[string]int64            // cursor fetched → its page number
+	pages   map[string]int64 // page fingerprint → the page number that had it
+	cursors map[string]int64 // hash of a cursor fetched → its page number
+	seen    []SeenPage       // every page checked, in order
+}
+
+// SeenPage is a committed page as the repeat detector carries it from one
+// execution to the next: its number and hashes (never record keys or a
+// cursor).
+type SeenPage struct {
+	Page   int64  `json:"page"`
+	Keys   string `json:"keys,omitempty"` // fingerprint of its record keys; empty for a page without records
+	Cursor string `json:"cursor"`         // hash of the cursor it was fetched at
+}
+
+// MaxSeen is how many committed pages an execution hands on to the next.
+const MaxSeen = 8
+
+// seed remembers pages earlier executions committed, up to the position
+// this execution resumes from.
+func (d *repeatDetector) seed(seen []SeenPage, at task.Position) {
+	d.init()
+	for _, p := range seen {
+		if p.Page > at.Pages {
+			continue
+		}
+		d.cursors[p.Cursor] = p.Page
+		if p.Keys != "" {
+			d.pages[p.Keys] = p.Page
+		}
+		d.seen = append(d.seen, p)
+	}
+}
+
+// handOn is the last MaxSeen pages checked up to the committed position at.
+func (d *repeatDetector) handOn(at task.Position) []SeenPage {
+	var out []SeenPage
+	for _, p := range d.seen {
+		if p.Page <= at.Pages {
+			out = append(out, p)
+		}
+	}
+	return out[max(0, len(out)-MaxSeen):]
+}
+
+func (d *repeatDetector) init() {
+	if d.pages == nil {
+		d.pages, d.cursors = map[string]int64{}, map[string]int64{}
+	}
 }
 
 // check is called with the position a fetched page was requested at and
@@ -36,34 +85,38 @@ type repeatDetector struct {
 // task uncommitted: a page source of 2 pages that ignores its parameter
 // must not complete either.
 func (d *repeatDetector) check(cfg source.Pagination, at task.Position, page source.Page) *sferrors.Error {
-	if d.pages == nil {
-		d.pages, d.cursors = map[[sha256.Size]byte]int64{}, map[string]int64{}
-	}
+	d.init()
 	n := at.Pages + 1 // this page's number in the generation
-	d.cursors[at.Cursor] = n
+	here := SeenPage{Page: n, Cursor: hashText(at.Cursor)}
+	d.cursors[here.Cursor] = n
 	if !page.Done {
-		if first, seen := d.cursors[page.Next]; seen {
+		if first, seen := d.cursors[hashText(page.Next)]; seen {
 			return sferrors.Newf(sferrors.InvalidRequest, "paginate",
 				"the next cursor of page %d names page %d again (a pagination cycle): the source seems to ignore %s", n, first, paramName(cfg))
 		}
 	}
-	if len(page.Records) == 0 {
-		return nil
+	if len(page.Records) > 0 {
+		here.Keys = fingerprint(page.Records)
+		if first, seen := d.pages[here.Keys]; seen {
+			return sferrors.Newf(sferrors.InvalidRequest, "paginate",
+				"page %d has the same %d record keys as page %d: the source seems to ignore %s",
+				n, len(page.Records), first, paramName(cfg))
+		}
+		d.pages[here.Keys] = n
 	}
-	fp := fingerprint(page.Records)
-	first, seen := d.pages[fp]
-	if !seen {
-		d.pages[fp] = n
-		return nil
-	}
-	return sferrors.Newf(sferrors.InvalidRequest, "paginate",
-		"page %d has the same %d record keys as page %d: the source seems to ignore %s",
-		n, len(page.Records), first, paramName(cfg))
+	d.seen = append(d.seen, here)
+	return nil
+}
+
+// hashText is a short hash of a cursor, to remember it without keeping it.
+func hashText(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:12])
 }
 
 // fingerprint hashes a page's record keys, in sorted order so that a source
 // serving one page in varying order is still recognised.
-func fingerprint(recs []source.Record) [sha256.Size]byte {
+func fingerprint(recs []source.Record) string {
 	keys := make([]string, len(recs))
 	for i, r := range recs {
 		keys[i] = r.Key
@@ -73,9 +126,7 @@ func fingerprint(recs []source.Record) [sha256.Size]byte {
 	for _, k := range keys {
 		fmt.Fprintf(h, "%d:%s", len(k), k)
 	}
-	var sum [sha256.Size]byte
-	h.Sum(sum[:0])
-	return sum
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // paramName names what carries the page position of cfg's pagination,

@@ -96,6 +96,9 @@ type SyncCarry struct {
 	PageTries int32 `json:"page_tries,omitempty"`
 	// RateLimitedWait is the task's total rate-limited wait so far.
 	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
+	// Seen are the last committed pages, for the repeat check
+	// (activities.SyncPagesResult.Seen).
+	Seen []activities.SeenPage `json:"seen,omitempty"`
 }
 
 // SyncResult is the result of a completed SyncWorkflow.
@@ -194,6 +197,9 @@ type syncRun struct {
 	// unaskedCancels counts activity cancellations in a row that the
 	// workflow did not ask for.
 	unaskedCancels int32
+	// seen are the last committed pages (hashes), handed from one
+	// SyncPages execution to the next.
+	seen []activities.SeenPage
 }
 
 func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
@@ -215,7 +221,7 @@ func (r *syncRun) resume() {
 	if c := r.in.Carry; c != nil {
 		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
 		r.p.Retries = r.p.Counters.Retries()
-		r.pageTries, r.p.RateLimitedWait = c.PageTries, c.RateLimitedWait
+		r.pageTries, r.p.RateLimitedWait, r.seen = c.PageTries, c.RateLimitedWait, c.Seen
 	}
 	if r.p.Generation == "" {
 		// A new generation: named by this run, ordered by its start
@@ -244,7 +250,7 @@ func (r *syncRun) continueAsNew() error {
 	next := r.in
 	next.Carry = &SyncCarry{
 		Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs,
-		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait,
+		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait, Seen: r.seen,
 	}
 	workflow.GetLogger(r.ctx).Info("continuing as new", "pages", r.p.Pages, "records", r.p.Records)
 	return workflow.NewContinueAsNewError(r.ctx, SyncWorkflow, next)
@@ -279,6 +285,7 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 			PageTries:       r.pageTries,
 			RateLimitBudget: time.Duration(r.opts.MaxRateLimitWait) - r.p.RateLimitedWait,
 			Sink:            r.in.Sink,
+			Seen:            r.seen,
 		}).Get(r.ctx, &res)
 		if err == nil {
 			break
@@ -292,7 +299,7 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 		class, _, _ := sferrors.ClassOf(err)
 		return res, r.fail(class, err)
 	}
-	r.unaskedCancels, r.pageTries = 0, res.PageTries
+	r.unaskedCancels, r.pageTries, r.seen = 0, res.PageTries, res.Seen
 	r.p.RateLimitedWait += res.RateLimitedWait
 	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
 	r.p.Retries = r.p.Counters.Retries()

@@ -155,3 +155,34 @@ func TestOverlappingPagesCountDistinctRecords(t *testing.T) {
 	require.EqualValues(t, 5, res.Pages)
 	require.EqualValues(t, 30, e.checkpoint("task-shifting-offset").Records)
 }
+
+// One page per activity execution (what a global_rps key runs): the
+// repeat check remembers the pages earlier executions committed, so a
+// page source ignoring its parameter and a cursor cycle A→B→A fail too.
+func TestRepeatsAcrossOnePageExecutionsFail(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(workerOptions{})
+	srv := repeatingSource(t, "none", map[string]repeatPage{"": {keys: keysFrom(0, 10), total: 50}})
+	ds := config.Dataset{ID: "ignores-page-1", Source: source.Config{
+		URL: srv.URL + "/records", Records: "data", Key: "id",
+		Pagination: source.Pagination{Type: source.PaginationPage, Param: "pg", Total: "total"},
+	}}
+	_, err := e.result(e.start("task-ignores-page-1", ds, workflows.SyncOptions{PagesPerActivity: 1}))
+	requireFailureType(t, err, sferrors.TypeInvalidRequest)
+	require.Contains(t, err.Error(), `page 2 has the same 10 record keys as page 1`)
+	require.Len(t, e.storedKeys(ds.ID), 10)
+
+	cyc := repeatingSource(t, "after", map[string]repeatPage{
+		"":  {keys: keysFrom(0, 10), next: "a"},
+		"a": {keys: keysFrom(10, 10), next: "b"},
+		"b": {keys: keysFrom(20, 10), next: "a"},
+	})
+	ds = config.Dataset{ID: "cycle-1", Source: source.Config{
+		URL: cyc.URL + "/records", Records: "data", Key: "id",
+		Pagination: source.Pagination{Type: source.PaginationCursor, Param: "after", Next: "next"},
+	}}
+	_, err = e.result(e.start("task-cycle-1", ds, workflows.SyncOptions{PagesPerActivity: 1}))
+	requireFailureType(t, err, sferrors.TypeInvalidRequest)
+	require.Contains(t, err.Error(), `the next cursor of page 3 names page 2 again`)
+	require.Len(t, e.storedKeys(ds.ID), 20)
+}
