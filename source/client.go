@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 	"github.com/syncflow/syncflow/secrets"
 )
 
@@ -196,7 +197,7 @@ func (c *Client) Fetch(ctx context.Context, cfg Config, cursor string) (Page, er
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Page{}, c.statusError(resp)
+		return Page{}, c.statusError(resp, cfg.QuotaHeaders)
 	}
 
 	if resp.ContentLength > maxBytes {
@@ -278,10 +279,10 @@ func (c *Client) newRequest(ctx context.Context, cfg Config, pos position) (*htt
 
 // statusError classifies a response with a non-2xx status from its status,
 // headers and the start of its body.
-func (c *Client) statusError(resp *http.Response) *sferrors.Error {
+func (c *Client) statusError(resp *http.Response, quota *hints.Headers) *sferrors.Error {
 	finalURL := resp.Request.URL
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-	e := sferrors.FromResponse(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now())
+	e := sferrors.FromResponseWith(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now(), quota)
 	if e == nil {
 		e = &sferrors.Error{Class: sferrors.Unrecoverable, Status: resp.StatusCode, Err: errors.New("unexpected response status")}
 	}

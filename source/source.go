@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // Pagination types.
@@ -43,6 +45,9 @@ type Config struct {
 	Pagination Pagination        `json:"pagination" yaml:"pagination"`
 	Timeout    Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`               // per request; default 30s
 	MaxBytes   int64             `json:"max_body_bytes,omitempty" yaml:"max_body_bytes,omitempty"` // response size cap; default 32 MiB
+	// QuotaHeaders names the API's own remaining/reset quota headers, for an
+	// API whose convention hints.Providers does not know (quota.go).
+	QuotaHeaders *hints.Headers `json:"quota_headers,omitempty" yaml:"quota_headers,omitempty"`
 }
 
 // Record is one record of a page: its key and its raw JSON. Key is the

@@ -48,6 +48,7 @@ func (c Config) Validate() error {
 	v.checkRecordPaths(c.Records, c.Key)
 	v.checkPaginationType(c.Pagination)
 	v.checkPaginationFields(c.Pagination)
+	v.checkQuotaHeaders(c.QuotaHeaders)
 	if c.Timeout < 0 {
 		v.add("timeout", "negative timeout %s", time.Duration(c.Timeout))
 	}

@@ -96,6 +96,9 @@ type SyncCarry struct {
 	PageTries int32 `json:"page_tries,omitempty"`
 	// RateLimitedWait is the task's total rate-limited wait so far.
 	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
+	// Escalations is how many escalating rate-limit answers in a row the
+	// page at Position has had (activities.SyncPagesResult.Escalations).
+	Escalations int32 `json:"escalations,omitempty"`
 }
 
 // SyncResult is the result of a completed SyncWorkflow.
@@ -190,6 +193,9 @@ type syncRun struct {
 	// unaskedCancels counts activity cancellations in a row that the
 	// workflow did not ask for.
 	unaskedCancels int32
+	// escalations is activities.SyncPagesResult.Escalations of the last
+	// execution.
+	escalations int32
 }
 
 func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
@@ -210,7 +216,7 @@ func (r *syncRun) resume() {
 	if c := r.in.Carry; c != nil {
 		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
 		r.p.Retries = r.p.Counters.Retries()
-		r.pageTries, r.p.RateLimitedWait = c.PageTries, c.RateLimitedWait
+		r.pageTries, r.p.RateLimitedWait, r.escalations = c.PageTries, c.RateLimitedWait, c.Escalations
 	}
 	if r.p.Generation == "" {
 		// A new generation: named by this run, ordered by its start
@@ -228,7 +234,7 @@ func (r *syncRun) continueAsNew() error {
 	next := r.in
 	next.Carry = &SyncCarry{
 		Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs,
-		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait,
+		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait, Escalations: r.escalations,
 	}
 	workflow.GetLogger(r.ctx).Info("continuing as new", "pages", r.p.Pages, "records", r.p.Records)
 	return workflow.NewContinueAsNewError(r.ctx, SyncWorkflow, next)
@@ -263,6 +269,7 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 			PageTries:       r.pageTries,
 			RateLimitBudget: time.Duration(r.opts.MaxRateLimitWait) - r.p.RateLimitedWait,
 			Sink:            r.in.Sink,
+			Escalations:     r.escalations,
 		}).Get(r.ctx, &res)
 		if err == nil {
 			break
@@ -276,7 +283,7 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 		class, _, _ := sferrors.ClassOf(err)
 		return res, r.fail(class, err)
 	}
-	r.unaskedCancels, r.pageTries = 0, res.PageTries
+	r.unaskedCancels, r.pageTries, r.escalations = 0, res.PageTries, res.Escalations
 	r.p.RateLimitedWait += res.RateLimitedWait
 	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
 	r.p.Retries = r.p.Counters.Retries()
@@ -294,13 +301,16 @@ func (r *syncRun) onRateLimited(res activities.SyncPagesResult) error {
 	if err := r.checkRateLimitBudget(res); err != nil {
 		return err
 	}
+	if err := r.checkWaitDeadline(res); err != nil {
+		return err
+	}
 	setState(r.ctx, &r.p, task.RateLimited)
 	r.p.RateLimitedUntil = workflow.Now(r.ctx).Add(res.RateLimitedFor)
 	r.p.LastErrorClass, r.p.LastError = string(sferrors.RateLimited), res.RateLimitMessage
 	updateDetails(r.ctx, &r.p)
 	workflow.GetLogger(r.ctx).Info("rate limited: waiting on a durable timer", "until", r.p.RateLimitedUntil)
 	timer := workflow.NewTimerWithOptions(r.ctx, res.RateLimitedFor, workflow.TimerOptions{
-		Summary: fmt.Sprintf("rate limited: %s", r.in.Dataset.LimitKey()),
+		Summary: timerSummary(r.in.Dataset.LimitKey(), r.p.RateLimitedUntil, res.RateLimitMessage),
 	})
 	if err := timer.Get(r.ctx, nil); err != nil {
 		return r.cancelled()
