@@ -463,7 +463,7 @@ func (k *key) extendWhy(until time.Time, why string) {
 	if !until.After(k.frozenUntil) {
 		return
 	}
-	k.frozenUntil, k.frozenWhy = until, why
+	k.frozenUntil, k.frozenWhy = until, "closed by "+why
 	refill := time.Duration(float64(k.limit.burst()) / math.Max(k.ctl.rate, 1e-3) * float64(time.Second))
 	k.calmUntil = until.Add(refill)
 	k.broadcast()

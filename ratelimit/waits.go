@@ -17,7 +17,7 @@ type LongWaitError struct {
 }
 
 func (e *LongWaitError) Error() string {
-	return fmt.Sprintf("rate limit key %s waits until %s: %s", e.Key, e.Until.UTC().Format(time.RFC3339), e.Reason)
+	return fmt.Sprintf("rate limit key %s may send again at %s: %s", e.Key, e.Until.UTC().Format(time.RFC3339), e.Reason)
 }
 
 // slowWhy says why k's next request is due later than its caller may
