@@ -66,7 +66,7 @@ func (s *pageSync) escalate(e *sferrors.Error) (time.Duration, error) {
 	t := sferrors.RateLimited.Treatment()
 	s.escalations++
 	if t.GiveUpAfter > 0 && s.escalations >= t.GiveUpAfter {
-		s.a.logFailure(s.ctx, s.in.Dataset.ID, e, "answers_in_a_row", s.escalations)
+		s.log.Error("rate limited: giving up", "answers_in_a_row", s.escalations, "status", e.Status, "error", e.Error())
 		return 0, sferrors.ToGiveUpError(e, s.escalations)
 	}
 	return max(e.RetryAfter, t.Backoff.Ceiling(s.escalations)), nil

@@ -324,3 +324,26 @@ func TestGitHubSecondaryLimitWaitsAMinute(t *testing.T) {
 	require.Error(t, err)
 	require.Equal(t, 1, src.requestsFor(1), "no request during the wait")
 }
+
+// Transient server errors slow the key down instead of letting retries
+// pile onto a struggling API: two 503s (without Retry-After) to a key
+// declared at 20 req/s cut its rate, the task completes, and the rate
+// recovers along CUBIC's curve (unit-tested in package ratelimit) rather
+// than jumping back.
+func TestServerErrorsLowerTheKeyRate(t *testing.T) {
+	e := newEnv(t)
+	limits := newRecordingLimits()
+	e.startWorker(workerOptions{limits: limits})
+	src := newScriptedSource(t, 50, 10)
+	src.script(1, fault{status: http.StatusServiceUnavailable}, fault{status: http.StatusServiceUnavailable})
+	ds := src.dataset("strained", source.PaginationCursor)
+	ds.RateLimit = config.RateLimit{RPS: 20}
+	res, err := e.result(e.start("task-strained", ds, workflows.SyncOptions{}))
+	require.NoError(t, err)
+	e.requireExact(ds.ID, src)
+	require.EqualValues(t, 2, res.Retries)
+	st := limits.Status(ds.ID)
+	require.EqualValues(t, 2, st.Strains, "each 503 strained the key")
+	require.Less(t, st.Rate, 20.0, "the key's rate was cut below its declared 20 req/s")
+	require.Zero(t, st.Freezes, "a server error freezes nothing")
+}
