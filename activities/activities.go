@@ -33,8 +33,15 @@ type Fetcher interface {
 // Limiter is the worker's per-key request budget (package ratelimit).
 type Limiter interface {
 	Wait(ctx context.Context, key string, l ratelimit.Limit) error
+	// WaitAtMost is Wait that returns a *ratelimit.LongWaitError instead
+	// of sleeping longer than limit (waits.go).
+	WaitAtMost(ctx context.Context, key string, l ratelimit.Limit, limit time.Duration) error
 	Freeze(key string, d time.Duration) time.Time
 	Observe(key string, q hints.Quota)
+	// Strained records a transient server error: the key slows down.
+	Strained(key string)
+	// Spread is the extra wait of one task on a durable timer of d.
+	Spread(d time.Duration) time.Duration
 	Status(key string) ratelimit.Status
 }
 
@@ -118,6 +125,10 @@ type SyncPagesInput struct {
 	// Seen are the last pages earlier executions committed
 	// (SyncPagesResult.Seen), for the repeat check (repeat.go).
 	Seen []SeenPage `json:"seen,omitempty"`
+	// Escalations is how many escalating rate-limit answers in a row
+	// (GitHub's secondary limit) the page at Position has had in earlier
+	// executions (SyncPagesResult.Escalations).
+	Escalations int32 `json:"escalations,omitempty"`
 }
 
 // SyncPagesResult is where the task stands after one SyncPages execution.
@@ -148,6 +159,10 @@ type SyncPagesResult struct {
 	// Seen are the last pages committed so far (hashes only), for the
 	// next execution's repeat check; the workflow passes them on.
 	Seen []SeenPage `json:"seen,omitempty"`
+	// Escalations is how many escalating rate-limit answers in a row the
+	// page at Position has had (0 after a commit); the workflow passes it
+	// to the next execution.
+	Escalations int32 `json:"escalations,omitempty"`
 }
 
 // Heartbeat is what SyncPages records with each heartbeat: enough for the
@@ -248,6 +263,9 @@ type pageSync struct {
 	res      SyncPagesResult
 	ahead    <-chan fetched
 	repeats  repeatDetector // pages served again (repeat.go)
+	// escalations counts the escalating rate-limit answers in a row of
+	// the current page (waits.go).
+	escalations int32
 }
 
 func (a *Activities) newPageSync(ctx context.Context, in SyncPagesInput) *pageSync {
@@ -260,6 +278,8 @@ func (a *Activities) newPageSync(ctx context.Context, in SyncPagesInput) *pageSy
 		limit:    ratelimit.Limit{RPS: in.Dataset.RateLimit.RPS, Burst: in.Dataset.RateLimit.Burst},
 		stopping: activity.GetWorkerStopChannel(ctx),
 		res:      SyncPagesResult{Attempt: activity.GetInfo(ctx).Attempt},
+
+		escalations: in.Escalations,
 	}
 }
 
@@ -297,7 +317,7 @@ func (s *pageSync) step() (stop bool, err error) {
 	}
 	r := s.awaitFetch()
 	if r.waitErr != nil {
-		return false, s.fail(cutOff(s.ctx, s.stopping, "wait for rate limit"))
+		return s.onWaitError(r.waitErr)
 	}
 	if r.err != nil {
 		return s.onFetchError(r.err)
@@ -325,7 +345,7 @@ func (s *pageSync) isStopping() bool {
 func (s *pageSync) fetch(cursor string) <-chan fetched {
 	ch := make(chan fetched, 1)
 	go func() {
-		if err := s.a.Limits.Wait(s.fctx, s.key, s.limit); err != nil {
+		if err := s.a.Limits.WaitAtMost(s.fctx, s.key, s.limit, s.waitBound()); err != nil {
 			ch <- fetched{waitErr: err}
 			return
 		}
@@ -355,36 +375,42 @@ func (s *pageSync) onFetchError(err error) (stop bool, _ error) {
 	}
 	s.a.observeRequest(s.in.Dataset.ID, string(e.Class))
 	if e.Class == sferrors.RateLimited {
-		return s.onRateLimited(e), nil
+		return s.onRateLimited(e)
+	}
+	if e.Class == sferrors.Transient && e.Status >= 500 {
+		s.a.Limits.Strained(s.key) // no retry storm (ARCHITECTURE.md §Rate-limit layers)
 	}
 	return false, s.fail(e)
 }
 
-// onRateLimited freezes the key for as long as the answer asks. A short
-// wait is taken here: the next fetch waits at the frozen gate. A longer one
-// stops the execution and asks the workflow to wait on a durable timer.
-func (s *pageSync) onRateLimited(e *sferrors.Error) (stop bool) {
-	until := s.a.Limits.Freeze(s.key, e.RetryAfter)
+// onRateLimited freezes the key for as long as the answer asks (an
+// escalating answer at least its backoff, see escalate). A short wait is
+// taken here: the next fetch waits at the frozen gate. A longer one stops
+// the execution and asks the workflow to wait on a durable timer.
+func (s *pageSync) onRateLimited(e *sferrors.Error) (stop bool, _ error) {
+	wait, err := s.escalate(e)
+	if err != nil {
+		return false, err
+	}
+	until := s.a.Limits.Freeze(s.key, wait)
 	d := until.Sub(s.a.now())
 	s.a.observeWait(s.key, d)
 	s.res.RateLimitWaits++
 	overBudget := s.in.RateLimitBudget > 0 && s.res.RateLimitedWait+d > s.in.RateLimitBudget
 	if d > s.in.MaxWait || s.a.now().Add(d).Sub(s.started) > s.in.MaxDuration || overBudget {
-		s.log.Warn("rate limited: waiting in the workflow", "key", s.key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
-		s.res.RateLimitedFor = d
-		s.res.RateLimitMessage = e.Error()
-		return true
+		s.durable(until, e.Error(), "status", e.Status)
+		return true, nil
 	}
 	s.res.RateLimitedWait += d
 	s.log.Info("rate limited: waiting", "key", s.key, "until", until.UTC().Format(time.RFC3339), "status", e.Status)
-	return false
+	return false, nil
 }
 
 // commit writes a fetched page with the task's next position in one sink
 // transaction (the next page is fetched meanwhile), then heartbeats it.
 func (s *pageSync) commit(page source.Page) error {
 	s.a.observeRequest(s.in.Dataset.ID, "ok")
-	s.a.Limits.Observe(s.key, hints.ParseQuota(page.Header, s.a.now()))
+	s.a.Limits.Observe(s.key, hints.ParseQuotaWith(page.Header, s.a.now(), s.in.Dataset.Source.QuotaHeaders))
 	if e := s.repeats.check(s.in.Dataset.Source.Pagination, s.pos, page); e != nil {
 		return s.fail(e)
 	}
@@ -398,6 +424,7 @@ func (s *pageSync) commit(page source.Page) error {
 	}
 	s.pos = s.counted(next)
 	s.tries.committed()
+	s.escalations = 0
 	s.hb.set(Heartbeat{s.pos, s.tries.first})
 	s.reports.set(s.pos)
 	s.res.PagesFetched++
@@ -451,6 +478,7 @@ func (s *pageSync) finish() SyncPagesResult {
 	s.res.Position = s.pos
 	s.res.PageTries = s.tries.failed()
 	s.res.Seen = s.repeats.handOn(s.pos)
+	s.res.Escalations = s.escalations
 	s.res.Rate = s.a.Limits.Status(s.key).Rate
 	return s.res
 }

@@ -50,7 +50,10 @@ type Error struct {
 	Status     int           // HTTP status, 0 when none
 	Body       string        // bounded excerpt of the response body
 	RetryAfter time.Duration // rate-limit hint, 0 when none; already clamped
-	Err        error         // cause, may be nil
+	// Escalates marks a rate-limit answer whose waits grow while it repeats
+	// (GitHub's secondary limit; RateLimited's Treatment.Backoff).
+	Escalates bool
+	Err       error // cause, may be nil
 }
 
 // Error describes the failure: op, method and URL, status, cause and body

@@ -1,6 +1,7 @@
 package errors
 
 import (
+	stderrors "errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -23,50 +24,45 @@ const OpFetch = "fetch"
 //   - 2xx and 3xx: nil. Quota headers on a success are for the limiter
 //     (hints.ParseQuota), not a failure: the page was served.
 //   - 429: RateLimited.
-//   - 403 with a rate-limit signal (a valid Retry-After, as GitHub sends for
-//     its secondary limits; X-RateLimit-Remaining: 0; RateLimit r=0):
-//     RateLimited. Without one, 403 is Unrecoverable, as are 401 and 407.
-//   - 503 with a valid Retry-After, and 408 or any 5xx but 501 when the quota
-//     headers say nothing is left: RateLimited. Otherwise 408 and 5xx but
-//     501 are Transient.
-//   - 501 and every other 4xx (400, 404, 405, 410, 422, ...): InvalidRequest.
+//   - 403 with a rate-limit signal (a valid Retry-After; X-RateLimit-Remaining: 0;
+//     RateLimit r=0): RateLimited. Without one, 403 is Unrecoverable, as are 401, 407 and 511.
+//   - 403 or 429 whose body is GitHub's secondary rate limit
+//     (hints.SecondaryLimit): RateLimited, waiting at least
+//     hints.SecondaryLimitMinWait, and Escalates (RateLimited's
+//     Treatment.Backoff and GiveUpAfter).
+//   - 503 with a valid Retry-After, and 408 or any 5xx but the permanent
+//     ones when the quota headers say nothing is left: RateLimited.
+//     Otherwise 408 and 5xx but the permanent ones are Transient.
+//   - 501, 505, 506, 508, 510 (permanent: retrying the same request cannot
+//     succeed) and every other 4xx (400, 404, 405, 410, 422, ...): InvalidRequest.
 //   - any other status: Unrecoverable.
+//   - Stripe-Should-Retry wins over all of that (hints.StripeShouldRetry):
+//     false makes a retryable class InvalidRequest, true makes a class that
+//     is not retried Transient.
 //
 // A RateLimited error carries RetryAfter = hints.RateLimitDelay(h, now), or 0 when
 // the server gave no hint (the caller then uses its own default). The error's
 // Op is OpFetch, its URL is redacted (Redact), and its Body a bounded,
 // printable excerpt of body (at most MaxBodyExcerpt bytes of valid UTF-8).
 func FromResponse(method, rawURL string, status int, h http.Header, body []byte, now time.Time) *Error {
+	return FromResponseWith(method, rawURL, status, h, body, now, nil)
+}
+
+// FromResponseWith is FromResponse that also reads a dataset's custom quota
+// header pair (source.quota_headers; nil for none).
+func FromResponseWith(method, rawURL string, status int, h http.Header, body []byte, now time.Time, custom *hints.Headers) *Error {
 	if status >= 200 && status < 400 {
 		return nil
 	}
-	_, hasRetryAfter := hints.RetryAfter(h, now)
-	exhausted := hints.Exhausted(h)
-
-	var class Class
-	switch {
-	case status == http.StatusTooManyRequests:
+	class := statusClass(status, h, now, custom)
+	secondary := hints.SecondaryLimit(status, body)
+	if secondary {
 		class = RateLimited
-	case status == http.StatusForbidden:
-		class = Unrecoverable
-		if exhausted || hasRetryAfter {
-			class = RateLimited
-		}
-	case status == http.StatusUnauthorized || status == http.StatusProxyAuthRequired:
-		class = Unrecoverable
-	case status == http.StatusNotImplemented:
-		class = InvalidRequest
-	case status == http.StatusRequestTimeout || (status >= 500 && status <= 599):
-		class = Transient
-		if exhausted || (status == http.StatusServiceUnavailable && hasRetryAfter) {
-			class = RateLimited
-		}
-	case status >= 400 && status <= 499:
-		class = InvalidRequest
-	default:
-		class = Unrecoverable
 	}
-
+	var cause error
+	if retry, ok := hints.StripeShouldRetry(h); ok {
+		class, cause = shouldRetry(class, retry)
+	}
 	e := &Error{
 		Class:  class,
 		Op:     OpFetch,
@@ -74,11 +70,65 @@ func FromResponse(method, rawURL string, status int, h http.Header, body []byte,
 		URL:    Redact(rawURL),
 		Status: status,
 		Body:   excerpt(body),
+		Err:    cause,
 	}
 	if class == RateLimited {
-		e.RetryAfter, _ = hints.RateLimitDelay(h, now)
+		e.RetryAfter, _ = hints.RateLimitDelayWith(h, now, custom)
+		if secondary {
+			e.RetryAfter, e.Escalates = max(e.RetryAfter, hints.SecondaryLimitMinWait), true
+		}
 	}
 	return e
+}
+
+// permanent are the 5xx statuses that no retry of the same request can
+// turn into a success; 511 (network authentication) is a 407's sibling.
+var permanent = map[int]Class{
+	http.StatusNotImplemented:                InvalidRequest,
+	http.StatusHTTPVersionNotSupported:       InvalidRequest,
+	http.StatusVariantAlsoNegotiates:         InvalidRequest,
+	http.StatusLoopDetected:                  InvalidRequest,
+	http.StatusNotExtended:                   InvalidRequest,
+	http.StatusNetworkAuthenticationRequired: Unrecoverable,
+}
+
+// statusClass is the class of an error status and its rate-limit headers.
+func statusClass(status int, h http.Header, now time.Time, custom *hints.Headers) Class {
+	_, hasRetryAfter := hints.RetryAfter(h, now)
+	exhausted := hints.ExhaustedWith(h, custom)
+	if c, ok := permanent[status]; ok {
+		return c
+	}
+	switch {
+	case status == http.StatusTooManyRequests:
+		return RateLimited
+	case status == http.StatusForbidden:
+		if exhausted || hasRetryAfter {
+			return RateLimited
+		}
+		return Unrecoverable
+	case status == http.StatusUnauthorized || status == http.StatusProxyAuthRequired:
+		return Unrecoverable
+	case status == http.StatusRequestTimeout || (status >= 500 && status <= 599):
+		if exhausted || (status == http.StatusServiceUnavailable && hasRetryAfter) {
+			return RateLimited
+		}
+		return Transient
+	case status >= 400 && status <= 499:
+		return InvalidRequest
+	}
+	return Unrecoverable
+}
+
+// shouldRetry applies Stripe-Should-Retry to class.
+func shouldRetry(class Class, retry bool) (Class, error) {
+	switch {
+	case !retry && class.Retryable():
+		return InvalidRequest, stderrors.New("the server says not to retry (Stripe-Should-Retry: false)")
+	case retry && !class.Retryable():
+		return Transient, stderrors.New("the server says to retry (Stripe-Should-Retry: true)")
+	}
+	return class, nil
 }
 
 // excerpt returns at most MaxBodyExcerpt bytes of body as valid UTF-8:

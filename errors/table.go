@@ -64,8 +64,14 @@ type Treatment struct {
 	// otherwise the task fails alone and the batch goes on.
 	StopsBatch bool
 	// Backoff spaces the retries; zero when the class is not retried on a
-	// backoff of its own.
+	// backoff of its own. RateLimited's spaces the answers of a limit that
+	// insists without saying how long (Error.Escalates: GitHub's secondary
+	// limit): the n-th such answer in a row for one page waits at least
+	// Backoff.Ceiling(n).
 	Backoff Backoff
+	// GiveUpAfter, when positive, is how many escalating answers in a row
+	// one page takes before the task fails with this class.
+	GiveUpAfter int32
 }
 
 // transientBackoff spaces transient retries: 1 s doubling to a 1 min cap,
@@ -76,6 +82,20 @@ var transientBackoff = Backoff{
 	Maximum:     time.Minute,
 	Floor:       100 * time.Millisecond,
 }
+
+// escalatingBackoff spaces the answers of a rate limit that insists
+// without a hint (GitHub's secondary limit: "wait at least one minute,
+// then an exponentially increasing time, and give up after a number of
+// retries"): 1 min doubling to 1 h.
+var escalatingBackoff = Backoff{
+	Initial:     time.Minute,
+	Coefficient: 2,
+	Maximum:     time.Hour,
+}
+
+// escalatingGiveUp is how many escalating answers in a row one page takes:
+// 1+2+4+8+16 min of waits, then the sixth answer fails the task.
+const escalatingGiveUp = 6
 
 // failureTable is the failure table (ARCHITECTURE.md §Failure table): every
 // decision of what a class means reads it. The non-retryable rows are in the
@@ -91,7 +111,7 @@ var transientBackoff = Backoff{
 //     someone cancelled that one task on purpose.
 var failureTable = [...]Treatment{
 	{Class: Transient, Type: TypeTransient, Retryable: true, CountsAttempts: true, StopsBatch: true, Backoff: transientBackoff},
-	{Class: RateLimited, Type: TypeRateLimited, Retryable: true, CountsAttempts: false, StopsBatch: true},
+	{Class: RateLimited, Type: TypeRateLimited, Retryable: true, CountsAttempts: false, StopsBatch: true, Backoff: escalatingBackoff, GiveUpAfter: escalatingGiveUp},
 	{Class: InvalidRequest, Type: TypeInvalidRequest, Retryable: false, CountsAttempts: false, StopsBatch: false},
 	{Class: Unrecoverable, Type: TypeUnrecoverable, Retryable: false, CountsAttempts: false, StopsBatch: true},
 	{Class: Cancelled, Type: TypeCancelled, Retryable: false, CountsAttempts: false, StopsBatch: false},

@@ -21,7 +21,8 @@ func TestFailureTable(t *testing.T) {
 	}
 	want := []sferrors.Treatment{
 		{Class: sferrors.Transient, Type: sferrors.TypeTransient, Retryable: true, CountsAttempts: true, StopsBatch: true, Backoff: transient},
-		{Class: sferrors.RateLimited, Type: sferrors.TypeRateLimited, Retryable: true, CountsAttempts: false, StopsBatch: true},
+		{Class: sferrors.RateLimited, Type: sferrors.TypeRateLimited, Retryable: true, CountsAttempts: false, StopsBatch: true,
+			Backoff: sferrors.Backoff{Initial: time.Minute, Coefficient: 2, Maximum: time.Hour}, GiveUpAfter: 6},
 		{Class: sferrors.InvalidRequest, Type: sferrors.TypeInvalidRequest, Retryable: false, CountsAttempts: false, StopsBatch: false},
 		{Class: sferrors.Unrecoverable, Type: sferrors.TypeUnrecoverable, Retryable: false, CountsAttempts: false, StopsBatch: true},
 		{Class: sferrors.Cancelled, Type: sferrors.TypeCancelled, Retryable: false, CountsAttempts: false, StopsBatch: false},

@@ -42,7 +42,8 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxJitter           = 250 * time.Millisecond
+	DefaultMaxJitter           = 10 * time.Second
+	DefaultMaxSpread           = 5 * time.Minute
 	DefaultDecrease            = 0.9 // CUBIC's beta; see controller
 	DefaultMinRate             = 0.5
 	DefaultInitialAdaptiveRate = 5
@@ -103,8 +104,12 @@ type Options struct {
 	// Rand returns a number in [0,1) for jitter; default math/rand/v2.
 	Rand func() float64
 	// MaxJitter bounds what is added to a freeze's end: at most this and at
-	// most 10% of the freeze; default 250ms.
+	// most 10% of the freeze; default 10s.
 	MaxJitter time.Duration
+	// MaxSpread bounds Spread, the extra wait of each task that waits on a
+	// durable timer: at most this and at most 10% of the wait; default
+	// 5 min.
+	MaxSpread time.Duration
 	// Decrease is the multiplicative decrease on a rate-limit answer, in
 	// (0,1); default 0.9. The cut is mild because its partner, the freeze,
 	// already pauses the key; a second answer before the rate has recovered
@@ -150,6 +155,9 @@ func (o Options) withDefaults() Options {
 	if o.MaxJitter <= 0 {
 		o.MaxJitter = DefaultMaxJitter
 	}
+	if o.MaxSpread <= 0 {
+		o.MaxSpread = DefaultMaxSpread
+	}
 	if !(o.Decrease > 0 && o.Decrease < 1) {
 		o.Decrease = DefaultDecrease
 	}
@@ -192,15 +200,18 @@ type key struct {
 	ctl        controller
 
 	frozenUntil time.Time
+	frozenWhy   string        // what closed the gate, for LongWaitError
+	calmUntil   time.Time     // burst 1 until then: a freeze's end lets no stored burst go at once
 	changed     chan struct{} // closed and replaced when the gate moves
 
 	quotaRate  float64   // pre-emptive cap from quota hints
 	quotaUntil time.Time // when the cap expires (the quota window resets)
+	quotaWhy   string    // what set the cap, for LongWaitError
 
 	appliedRate  rate.Limit
 	appliedBurst int
 
-	freezes, requests int64
+	freezes, requests, strains int64
 }
 
 // get returns key name, creating it (adaptive, not yet configured) if new.
@@ -267,6 +278,9 @@ func (k *key) effective(now time.Time) (float64, int) {
 	if now.Before(k.quotaUntil) {
 		rps, burst = math.Min(rps, k.quotaRate), 1
 	}
+	if now.Before(k.calmUntil) {
+		burst = 1
+	}
 	return rps, burst
 }
 
@@ -289,8 +303,18 @@ func (k *key) apply(now time.Time) {
 // on first use; a later call with another Limit updates it. A freeze
 // arriving while Wait waits for the limiter returns the reservation and
 // sends the caller back to the gate. It returns the context's error,
-// wrapped, if ctx ends first.
+// wrapped, if ctx ends first. Wait has no bound; see WaitAtMost.
 func (r *Registry) Wait(ctx context.Context, key string, l Limit) error {
+	return r.WaitAtMost(ctx, key, l, 0)
+}
+
+// WaitAtMost is Wait that never sleeps longer than limit at once (0: no
+// bound): when the key's next turn is further away (a freeze, a quota used
+// up until its reset, a rate slowed so far that the next request is due
+// later), it returns a *LongWaitError at once saying until when and why,
+// and the caller hands the wait to something durable (ARCHITECTURE.md
+// §Rate-limit layers, "Long waits"). Nothing is reserved then.
+func (r *Registry) WaitAtMost(ctx context.Context, key string, l Limit, limit time.Duration) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
 	}
@@ -305,43 +329,79 @@ func (r *Registry) Wait(ctx context.Context, key string, l Limit) error {
 				res.CancelAt(now)
 				res = nil
 			}
-			d, changed := k.frozenUntil.Sub(now), k.changed
-			k.mu.Unlock()
-			if _, err := r.sleep(ctx, d, changed); err != nil {
-				return fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
+			if err := r.atGate(ctx, k, key, now, limit); err != nil {
+				return err
 			}
 			continue
 		}
 		if res == nil {
 			k.apply(now)
 			if k.lim.AllowN(now, 1) { // the common case, without allocation
-				k.requests++
-				k.ctl.sent(now)
+				k.sentAt(now)
 				k.mu.Unlock()
 				return nil
 			}
 			res = k.lim.ReserveN(now, 1) // always OK: burst >= 1
 			if d := res.DelayFrom(now); d > 0 {
-				changed := k.changed
-				k.mu.Unlock()
-				woken, err := r.sleep(ctx, d, changed)
-				if err != nil || woken {
-					k.mu.Lock()
-					res.CancelAt(r.opts.Now())
-					k.mu.Unlock()
-					res = nil
-				}
-				if err != nil {
-					return fmt.Errorf("ratelimit: wait for key %q: %w", key, err)
+				var err error
+				if res, err = r.atLimiter(ctx, k, key, res, now, d, limit); err != nil {
+					return err
 				}
 				continue // check the gate again
 			}
 		}
-		k.requests++
-		k.ctl.sent(now)
+		k.sentAt(now)
 		k.mu.Unlock()
 		return nil
 	}
+}
+
+// sentAt counts a request let through; k.mu is held.
+func (k *key) sentAt(now time.Time) {
+	k.requests++
+	k.ctl.sent(now)
+}
+
+// atGate waits for k's freeze to end, or returns a *LongWaitError when it
+// ends more than limit (> 0) away. k.mu is held on entry and released.
+func (r *Registry) atGate(ctx context.Context, k *key, name string, now time.Time, limit time.Duration) error {
+	d, changed := k.frozenUntil.Sub(now), k.changed
+	if limit > 0 && d > limit {
+		err := &LongWaitError{Key: name, Until: k.frozenUntil, Reason: k.frozenWhy}
+		k.mu.Unlock()
+		return err
+	}
+	k.mu.Unlock()
+	if _, err := r.sleep(ctx, d, changed); err != nil {
+		return fmt.Errorf("ratelimit: wait for key %q: %w", name, err)
+	}
+	return nil
+}
+
+// atLimiter waits d for the reservation res, or cancels it and returns a
+// *LongWaitError when d is longer than limit (> 0). It returns res, or nil
+// when the reservation was given back (a wake-up: the caller looks again).
+// k.mu is held on entry and released.
+func (r *Registry) atLimiter(ctx context.Context, k *key, name string, res *rate.Reservation, now time.Time, d, limit time.Duration) (*rate.Reservation, error) {
+	if limit > 0 && d > limit {
+		res.CancelAt(now)
+		err := &LongWaitError{Key: name, Until: now.Add(d), Reason: k.slowWhy(now)}
+		k.mu.Unlock()
+		return nil, err
+	}
+	changed := k.changed
+	k.mu.Unlock()
+	woken, err := r.sleep(ctx, d, changed)
+	if err != nil || woken {
+		k.mu.Lock()
+		res.CancelAt(r.opts.Now())
+		k.mu.Unlock()
+		res = nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ratelimit: wait for key %q: %w", name, err)
+	}
+	return res, nil
 }
 
 // sleep waits d on the registry's clock. It returns woken == true if
@@ -381,24 +441,32 @@ func (r *Registry) Freeze(key string, d time.Duration) time.Time {
 	if k.ctl.throttled(now) {
 		k.apply(now)
 	}
-	k.extend(now.Add(d + r.jitter(d)))
+	k.extendWhy(now.Add(d+r.jitter(d)), "a rate-limit answer")
 	k.ctl.pause(k.frozenUntil)
+	k.apply(now) // burst 1 from now on: no stored tokens wait at the gate
 	return k.frozenUntil
 }
 
-// jitter returns a random duration in [0, min(MaxJitter, d/10)).
+// jitter returns a random duration in [0, min(MaxJitter, d/10)): the
+// window over which waiters of one freeze resume is proportional to the
+// freeze, capped.
 func (r *Registry) jitter(d time.Duration) time.Duration {
 	bound := min(r.opts.MaxJitter, d/10)
 	return time.Duration(r.opts.Rand() * float64(bound))
 }
 
-// extend moves the gate to until if that is later, and wakes the waiters so
+// extendWhy moves the gate to until if that is later, records why, keeps
+// the burst at 1 until the key has had time to refill it after the gate
+// opens (the key resumes one request at a time), and wakes the waiters so
 // that they re-arm their timers; k.mu is held.
-func (k *key) extend(until time.Time) {
-	if until.After(k.frozenUntil) {
-		k.frozenUntil = until
-		k.broadcast()
+func (k *key) extendWhy(until time.Time, why string) {
+	if !until.After(k.frozenUntil) {
+		return
 	}
+	k.frozenUntil, k.frozenWhy = until, "closed by "+why
+	refill := time.Duration(float64(k.limit.burst()) / math.Max(k.ctl.rate, 1e-3) * float64(time.Second))
+	k.calmUntil = until.Add(refill)
+	k.broadcast()
 }
 
 // Observe records a successful response for key and its quota hints (q.Known
@@ -448,18 +516,21 @@ func (r *Registry) burstDry(q hints.Quota) bool {
 func (r *Registry) observeQuota(k *key, q hints.Quota, now time.Time) {
 	horizon := horizon(q)
 	switch {
+	case q.LeakRate > 0:
+		r.observeBucket(k, q, now)
 	case horizon > 0 && horizon < r.opts.MinQuotaHorizon:
 		// A burst budget: Observe has acted on it.
 		k.quotaUntil = time.Time{}
 	case q.Remaining <= 0 && (q.Reset > 0 || q.Limit > 0):
 		if horizon > 0 {
-			k.extend(now.Add(horizon + r.jitter(horizon)))
+			k.extendWhy(now.Add(horizon+r.jitter(horizon)), fmt.Sprintf("a quota used up (%g left) until its reset", q.Remaining))
 			k.ctl.pause(k.frozenUntil)
 		}
 	case q.Limit > 0 && q.Remaining/q.Limit < r.opts.LowQuota:
 		if horizon > 0 {
 			k.quotaRate = q.Remaining / horizon.Seconds()
 			k.quotaUntil = now.Add(horizon)
+			k.quotaWhy = fmt.Sprintf("a low quota (%g of %g left) spread over %s", q.Remaining, q.Limit, horizon)
 		}
 	default:
 		k.quotaUntil = time.Time{}
@@ -474,6 +545,7 @@ type Status struct {
 	Adaptive    bool      // the key discovers its rate
 	FrozenUntil time.Time // end of the current freeze; zero when not frozen
 	Freezes     int64     // rate-limit answers recorded
+	Strains     int64     // server errors recorded (Strained)
 	Requests    int64     // requests let through by Wait
 }
 
@@ -495,6 +567,7 @@ func (r *Registry) Status(key string) Status {
 		Ceiling:  k.ctl.ceiling,
 		Adaptive: k.ctl.adaptive(),
 		Freezes:  k.freezes,
+		Strains:  k.strains,
 		Requests: k.requests,
 	}
 	if now.Before(k.frozenUntil) {

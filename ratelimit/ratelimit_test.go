@@ -107,7 +107,8 @@ func TestFreezeJitterBounded(t *testing.T) {
 		want      time.Duration
 	}{
 		{"no jitter at zero", 10 * time.Second, 0, 0, 0},
-		{"capped by MaxJitter", 10 * time.Second, 0, 0.5, 125 * time.Millisecond},
+		{"capped by MaxJitter", 10 * time.Second, 250 * time.Millisecond, 0.5, 125 * time.Millisecond},
+		{"default: a tenth of the freeze", 10 * time.Second, 0, 0.5, 500 * time.Millisecond},
 		{"capped by a tenth of the freeze", time.Second, time.Second, 0.5, 50 * time.Millisecond},
 		{"almost the bound", 10 * time.Second, 300 * time.Millisecond, 0.999, 299700 * time.Microsecond},
 		{"default freeze", 0, 0, 0.999, 99900 * time.Microsecond},

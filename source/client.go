@@ -15,6 +15,7 @@ import (
 	"time"
 
 	sferrors "github.com/syncflow/syncflow/errors"
+	"github.com/syncflow/syncflow/ratelimit/hints"
 	"github.com/syncflow/syncflow/secrets"
 )
 
@@ -252,7 +253,7 @@ func (c *Client) fetchOnce(ctx context.Context, cfg Config, pos position, cursor
 	g.headers()
 	finalURL := publicURL(cfg, resp.Request.URL)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Page{}, used, c.statusError(resp, finalURL)
+		return Page{}, used, c.statusError(resp, finalURL, cfg.QuotaHeaders)
 	}
 	if resp.ContentLength > maxBytes {
 		return Page{}, used, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body of %d bytes exceeds the cap of %d bytes (max_body_bytes)", resp.ContentLength, maxBytes))
@@ -415,9 +416,9 @@ func dropQuery(rawQuery, key string) string {
 
 // statusError classifies a response with a non-2xx status from its status,
 // headers and the start of its body.
-func (c *Client) statusError(resp *http.Response, finalURL *url.URL) *sferrors.Error {
+func (c *Client) statusError(resp *http.Response, finalURL *url.URL, quota *hints.Headers) *sferrors.Error {
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
-	e := sferrors.FromResponse(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now())
+	e := sferrors.FromResponseWith(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now(), quota)
 	if e == nil {
 		e = &sferrors.Error{Class: sferrors.Unrecoverable, Status: resp.StatusCode, Err: errors.New("unexpected response status")}
 	}

@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"net/http"
 	"time"
+
+	"github.com/syncflow/syncflow/ratelimit/hints"
 )
 
 // Pagination types.
@@ -45,6 +47,9 @@ type Config struct {
 	Timeouts   Timeouts          `json:"timeouts,omitzero" yaml:"timeouts,omitempty"`              // header, idle and total timeouts; defaults 30s, 30s, 2m
 	Auth       *Auth             `json:"auth,omitempty" yaml:"auth,omitempty"`                     // how requests authenticate; nil: headers only
 	MaxBytes   int64             `json:"max_body_bytes,omitempty" yaml:"max_body_bytes,omitempty"` // response size cap; default 32 MiB
+	// QuotaHeaders names the API's own remaining/reset quota headers, for an
+	// API whose convention hints.Providers does not know (quota.go).
+	QuotaHeaders *hints.Headers `json:"quota_headers,omitempty" yaml:"quota_headers,omitempty"`
 }
 
 // Record is one record of a page: its key and its raw JSON. Key is the

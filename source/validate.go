@@ -48,6 +48,7 @@ func (c Config) Validate() error {
 	v.checkRecordPaths(c.Records, c.Key)
 	v.checkPaginationType(c.Pagination)
 	v.checkPaginationFields(c.Pagination)
+	v.checkQuotaHeaders(c.QuotaHeaders)
 	v.checkTimeouts(c)
 	v.checkAuth(c.Auth, c.URL)
 	if c.Auth != nil && c.Auth.Type != AuthAPIKeyQuery {

@@ -99,6 +99,9 @@ type SyncCarry struct {
 	// Seen are the last committed pages, for the repeat check
 	// (activities.SyncPagesResult.Seen).
 	Seen []activities.SeenPage `json:"seen,omitempty"`
+	// Escalations is how many escalating rate-limit answers in a row the
+	// page at Position has had (activities.SyncPagesResult.Escalations).
+	Escalations int32 `json:"escalations,omitempty"`
 }
 
 // SyncResult is the result of a completed SyncWorkflow.
@@ -200,6 +203,9 @@ type syncRun struct {
 	// seen are the last committed pages (hashes), handed from one
 	// SyncPages execution to the next.
 	seen []activities.SeenPage
+	// escalations is activities.SyncPagesResult.Escalations of the last
+	// execution.
+	escalations int32
 }
 
 func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
@@ -221,7 +227,8 @@ func (r *syncRun) resume() {
 	if c := r.in.Carry; c != nil {
 		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
 		r.p.Retries = r.p.Counters.Retries()
-		r.pageTries, r.p.RateLimitedWait, r.seen = c.PageTries, c.RateLimitedWait, c.Seen
+		r.pageTries, r.p.RateLimitedWait = c.PageTries, c.RateLimitedWait
+		r.seen, r.escalations = c.Seen, c.Escalations
 	}
 	if r.p.Generation == "" {
 		// A new generation: named by this run, ordered by its start
@@ -250,7 +257,7 @@ func (r *syncRun) continueAsNew() error {
 	next := r.in
 	next.Carry = &SyncCarry{
 		Position: r.p.Position, Counters: r.p.Counters, Started: r.p.Started, Runs: r.p.Runs,
-		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait, Seen: r.seen,
+		PageTries: r.pageTries, RateLimitedWait: r.p.RateLimitedWait, Seen: r.seen, Escalations: r.escalations,
 	}
 	workflow.GetLogger(r.ctx).Info("continuing as new", "pages", r.p.Pages, "records", r.p.Records)
 	return workflow.NewContinueAsNewError(r.ctx, SyncWorkflow, next)
@@ -286,6 +293,7 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 			RateLimitBudget: time.Duration(r.opts.MaxRateLimitWait) - r.p.RateLimitedWait,
 			Sink:            r.in.Sink,
 			Seen:            r.seen,
+			Escalations:     r.escalations,
 		}).Get(r.ctx, &res)
 		if err == nil {
 			break
@@ -299,7 +307,8 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 		class, _, _ := sferrors.ClassOf(err)
 		return res, r.fail(class, err)
 	}
-	r.unaskedCancels, r.pageTries, r.seen = 0, res.PageTries, res.Seen
+	r.unaskedCancels, r.pageTries = 0, res.PageTries
+	r.seen, r.escalations = res.Seen, res.Escalations
 	r.p.RateLimitedWait += res.RateLimitedWait
 	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
 	r.p.Retries = r.p.Counters.Retries()
@@ -317,13 +326,16 @@ func (r *syncRun) onRateLimited(res activities.SyncPagesResult) error {
 	if err := r.checkRateLimitBudget(res); err != nil {
 		return err
 	}
+	if err := r.checkWaitDeadline(res); err != nil {
+		return err
+	}
 	setState(r.ctx, &r.p, task.RateLimited)
 	r.p.RateLimitedUntil = workflow.Now(r.ctx).Add(res.RateLimitedFor)
 	r.p.LastErrorClass, r.p.LastError = string(sferrors.RateLimited), res.RateLimitMessage
 	updateDetails(r.ctx, &r.p)
 	workflow.GetLogger(r.ctx).Info("rate limited: waiting on a durable timer", "until", r.p.RateLimitedUntil)
 	timer := workflow.NewTimerWithOptions(r.ctx, res.RateLimitedFor, workflow.TimerOptions{
-		Summary: fmt.Sprintf("rate limited: %s", r.in.Dataset.LimitKey()),
+		Summary: timerSummary(r.in.Dataset.LimitKey(), r.p.RateLimitedUntil, res.RateLimitMessage),
 	})
 	if err := timer.Get(r.ctx, nil); err != nil {
 		return r.cancelled()

@@ -211,8 +211,10 @@ func TestSyncWorkflowDeadline(t *testing.T) {
 	env.ExecuteWorkflow(workflows.SyncWorkflow, in)
 	var app *temporal.ApplicationError
 	require.True(t, errors.As(env.GetWorkflowError(), &app))
-	require.Equal(t, sferrors.TypeUnrecoverable, app.Type())
-	require.Contains(t, app.Error(), "deadline")
+	// The third hour-long wait would end after the deadline: the deadline
+	// is reached while the task is rate limited, and it fails so.
+	require.Equal(t, sferrors.TypeRateLimited, app.Type())
+	require.Contains(t, app.Error(), "deadline of 3h0m0s reached while rate limited")
 }
 
 // A generation's start is the workflow time of its first run: every

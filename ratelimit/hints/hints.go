@@ -154,6 +154,10 @@ type Quota struct {
 	Remaining float64       // requests left in the current window; 0 when unknown (see Known)
 	Reset     time.Duration // time until the window resets, 0 when unknown; clamped to [0, MaxHint]
 	Window    time.Duration // the policy's window, 0 when unknown
+	// LeakRate, when positive, is the rate in requests per second at which
+	// a leaky bucket of Limit requests drains (Shopify's call limit): a key
+	// whose bucket fills up should send no faster.
+	LeakRate float64
 }
 
 // quotaHints is what the quota headers say, kept apart by source so that
@@ -175,15 +179,20 @@ type quotaHints struct {
 	legacyRemainingOK bool
 	legacyReset       time.Duration
 	legacyResetOK     bool
+	legacyWindow      time.Duration // a provider's interval (HubSpot)
+	leakRate          float64       // a leaky bucket's drain (Shopify)
 }
 
 // Exhausted reports whether h says no request is left: the RateLimit
 // field's r is 0, or X-RateLimit-Remaining (RateLimit-Remaining) is 0.
 // Either source suffices, even where ParseQuota prefers the other: a server
 // that says so has throttled the caller, whatever status it chose.
-func Exhausted(h http.Header) bool {
+func Exhausted(h http.Header) bool { return ExhaustedWith(h, nil) }
+
+// ExhaustedWith is Exhausted that also reads a custom header pair.
+func ExhaustedWith(h http.Header, custom *Headers) bool {
 	// The reset is not needed here, so neither is a clock.
-	return parseQuota(h, time.Time{}).exhausted()
+	return parseQuota(h, time.Time{}, custom).exhausted()
 }
 
 // exhausted reports whether the headers say no request is left.
@@ -209,8 +218,15 @@ func (q quotaHints) exhausted() bool {
 // The IETF fields win where both are present. Of duplicated headers the first
 // valid value counts. Quota.Known is true when the remaining budget is known.
 // Reset is clamped to [0, MaxHint].
-func ParseQuota(h http.Header, now time.Time) Quota {
-	return parseQuota(h, now).quota()
+//
+// Provider headers (see Providers) count as X-RateLimit-* headers, after
+// them.
+func ParseQuota(h http.Header, now time.Time) Quota { return ParseQuotaWith(h, now, nil) }
+
+// ParseQuotaWith is ParseQuota that reads a custom header pair (a dataset's
+// source.quota_headers) before every other X-RateLimit-* style header.
+func ParseQuotaWith(h http.Header, now time.Time, custom *Headers) Quota {
+	return parseQuota(h, now, custom).quota()
 }
 
 func (q quotaHints) quota() Quota {
@@ -225,8 +241,9 @@ func (q quotaHints) quota() Quota {
 	case q.policy:
 		out.Limit, out.Window = q.policyQuota, q.policyWindow
 	case q.legacyLimitOK:
-		out.Limit = q.legacyLimit
+		out.Limit, out.Window = q.legacyLimit, q.legacyWindow
 	}
+	out.LeakRate = q.leakRate
 	switch {
 	case q.ietfResetOK:
 		out.Reset = q.ietfReset
@@ -236,7 +253,7 @@ func (q quotaHints) quota() Quota {
 	return out
 }
 
-func parseQuota(h http.Header, now time.Time) quotaHints {
+func parseQuota(h http.Header, now time.Time, custom *Headers) quotaHints {
 	var q quotaHints
 	name := ""
 	for _, v := range h.Values("RateLimit") {
@@ -256,20 +273,31 @@ func parseQuota(h http.Header, now time.Time) quotaHints {
 	}
 
 	date := ResponseDate(h, now)
-	for _, prefix := range []string{"X-RateLimit-", "RateLimit-"} {
-		if !q.legacyLimitOK {
-			q.legacyLimit, q.legacyLimitOK = firstNumber(h.Values(prefix + "Limit"))
-		}
-		if !q.legacyRemainingOK {
-			q.legacyRemaining, q.legacyRemainingOK = firstNumber(h.Values(prefix + "Remaining"))
-		}
-		if !q.legacyResetOK {
-			if n, ok := firstNumber(h.Values(prefix + "Reset")); ok {
-				q.legacyReset, q.legacyResetOK = resetDelay(n, date), true
-			}
+	names := legacyNames
+	if custom != nil && custom.Remaining != "" {
+		names = append([]Headers{*custom}, legacyNames...)
+	}
+	for _, n := range names {
+		q.legacy(h, n, date)
+	}
+	q.providers(h)
+	return q
+}
+
+// legacy reads one family of X-RateLimit-* style headers, where the
+// families before it said nothing.
+func (q *quotaHints) legacy(h http.Header, n Headers, date time.Time) {
+	if !q.legacyLimitOK && n.Limit != "" {
+		q.legacyLimit, q.legacyLimitOK = firstNumber(h.Values(n.Limit))
+	}
+	if !q.legacyRemainingOK {
+		q.legacyRemaining, q.legacyRemainingOK = firstNumber(h.Values(n.Remaining))
+	}
+	if !q.legacyResetOK && n.Reset != "" {
+		if v, ok := firstNumber(h.Values(n.Reset)); ok {
+			q.legacyReset, q.legacyResetOK = resetDelay(v, date), true
 		}
 	}
-	return q
 }
 
 // parseRateLimitField reads the first member of a RateLimit field value.
@@ -398,10 +426,16 @@ func resetDelay(n float64, date time.Time) time.Duration {
 // ok is false when the response gives no such hint. The delay is clamped to
 // [0, MaxHint].
 func RateLimitDelay(h http.Header, now time.Time) (time.Duration, bool) {
+	return RateLimitDelayWith(h, now, nil)
+}
+
+// RateLimitDelayWith is RateLimitDelay that also reads a custom header
+// pair (see ParseQuotaWith).
+func RateLimitDelayWith(h http.Header, now time.Time, custom *Headers) (time.Duration, bool) {
 	if d, ok := RetryAfter(h, now); ok {
 		return d, true
 	}
-	q := parseQuota(h, now)
+	q := parseQuota(h, now, custom)
 	if q.ietf && q.ietfRemaining == 0 && q.ietfResetOK {
 		return q.ietfReset, true
 	}

@@ -25,6 +25,8 @@ type fault struct {
 	truncate   bool          // declare a longer body than sent, then close
 	stall      bool          // block until the client gives up
 	delay      time.Duration // answer normally after this delay
+	header     http.Header   // extra response headers, on any answer (alone: a normal answer with them)
+	body       string        // the body of a status answer instead of the scripted one
 }
 
 // request is one request the scripted source saw.
@@ -51,6 +53,10 @@ type scriptedSource struct {
 	// onRequest, if set, is called (outside the lock) before a request for
 	// page is answered, with how many requests the page had before.
 	onRequest func(page, n int)
+	// intercept, if set, is called before a request is answered: it may
+	// set response headers and return 0 (the request is answered as
+	// scripted), or answer it and return the status it wrote.
+	intercept func(w http.ResponseWriter, page int) int
 }
 
 func newScriptedSource(t *testing.T, total, pageSize int) *scriptedSource {
@@ -188,8 +194,16 @@ func (s *scriptedSource) serve(w http.ResponseWriter, r *http.Request) {
 		s.mu.Unlock()
 	}()
 
+	if s.intercept != nil {
+		if status = s.intercept(w, page); status != 0 {
+			return
+		}
+	}
 	body := s.body(r, page)
 	if f != nil {
+		for k, vs := range f.header {
+			w.Header()[k] = vs
+		}
 		switch {
 		case f.reset:
 			hijackClose(w, nil)
@@ -213,7 +227,11 @@ func (s *scriptedSource) serve(w http.ResponseWriter, r *http.Request) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(f.status)
-			_, _ = fmt.Fprintf(w, `{"error":"scripted status %d for page %d"}`, f.status, page)
+			if f.body != "" {
+				_, _ = fmt.Fprint(w, f.body)
+			} else {
+				_, _ = fmt.Fprintf(w, `{"error":"scripted status %d for page %d"}`, f.status, page)
+			}
 			status = f.status
 			return
 		}
