@@ -29,10 +29,10 @@ import (
 
 // TestComposeTopology runs docker-compose.yml's stack as real processes
 // (package topology), syncs the 20,000 records of "orders" with the
-// starter as `docker compose run starter sync` would, SIGKILLs the worker
-// holding the sync's activity once 60 pages are committed, and checks that
-// the sync completes with every record exactly once and as the source
-// serves it, that the global per-key limit of deploy/config.yaml is on the
+// starter as `docker compose run starter sync` would, twice at once (two
+// tasks), SIGKILLs the worker holding the first sync's activity once 60
+// pages are committed, and checks that both syncs complete with every
+// record exactly once and as the source serves it, that the global per-key limit of deploy/config.yaml is on the
 // task queue and that the demo API, which limits orders to fewer requests
 // per second than two workers may send, never had to refuse one. Then every
 // other dataset of deploy/config.yaml syncs completely.
@@ -52,9 +52,14 @@ func TestComposeTopology(t *testing.T) {
 	defer c.Close()
 	dest := destination(ctx, t, top)
 
-	const task = "sync-" + bigDataset // the starter's default task ID
+	// Two syncs of the dataset at once (two tasks: the second as `starter sync
+	// --id`), so that both workers fetch pages of the key at the same time.
+	const task, task2 = "sync-" + bigDataset, "sync-" + bigDataset + "-2"
+	cfgPath := composeEnv(t, top, "starter", "SYNCFLOW_CONFIG")
 	started := time.Now()
-	starter, err := top.Run("starter", "sync", "--config", composeEnv(t, top, "starter", "SYNCFLOW_CONFIG"), "--dataset", bigDataset)
+	starter, err := top.Run("starter", "sync", "--config", cfgPath, "--dataset", bigDataset)
+	require.NoError(t, err)
+	starter2, err := top.Run("starter", "sync", "--config", cfgPath, "--dataset", bigDataset, "--id", task2)
 	require.NoError(t, err)
 
 	poll(ctx, t, fmt.Sprintf("%d committed pages", killAfterPages), func() bool {
@@ -66,15 +71,18 @@ func TestComposeTopology(t *testing.T) {
 	require.True(t, ok && ws.Signaled() && ws.Signal() == syscall.SIGKILL, "%s should have died of SIGKILL", victim.Name)
 	atKill := committedPages(ctx, dest, task)
 	require.Less(t, atKill, int64(bigPages), "the sync must be mid-way when its worker is killed")
-	t.Logf("SIGKILLed %s (pid %d), which held the activity, after %d of %d pages", victim.Name, victim.Pid(), atKill, bigPages)
+	t.Logf("SIGKILLed %s (pid %d), which held the activity of %s, after %d of %d pages", victim.Name, victim.Pid(), task, atKill, bigPages)
 
 	require.NoError(t, starter.Wait(ctx), "starter sync exits 0 once the sync completed")
+	require.NoError(t, starter2.Wait(ctx), "starter sync --id %s exits 0 once the sync completed", task2)
 	elapsed := time.Since(started)
-	var res workflows.SyncResult
-	require.NoError(t, c.GetWorkflow(ctx, task, "").Get(ctx, &res))
-	assert.Equal(t, int64(bigRecords), res.Records, "the sync counted every record once")
-
-	requireExact(ctx, t, dest, task, bigDataset, sourceRecords(t, bigDataset, bigRecords))
+	want := sourceRecords(t, bigDataset, bigRecords)
+	for _, id := range []string{task, task2} {
+		var res workflows.SyncResult
+		require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
+		assert.Equal(t, int64(bigRecords), res.Records, "%s counted every record once", id)
+		requireExact(ctx, t, dest, id, bigDataset, want)
+	}
 	requireGlobalLimit(ctx, t, top, c, root, elapsed)
 
 	// Every other dataset of the compose configuration, one after the other.
@@ -82,7 +90,7 @@ func TestComposeTopology(t *testing.T) {
 		if ds.ID == bigDataset {
 			continue
 		}
-		p, err := top.Run("starter", "sync", "--config", composeEnv(t, top, "starter", "SYNCFLOW_CONFIG"), "--dataset", ds.ID)
+		p, err := top.Run("starter", "sync", "--config", cfgPath, "--dataset", ds.ID)
 		require.NoError(t, err)
 		require.NoError(t, p.Wait(ctx), "starter sync --dataset %s", ds.ID)
 		requireExact(ctx, t, dest, "sync-"+ds.ID, ds.ID, sourceRecords(t, ds.ID, ds.Total))
@@ -206,9 +214,9 @@ func requireGlobalLimit(ctx context.Context, t *testing.T, top *topology.Topolog
 	var st demoapi.StatsJSON
 	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
 	assert.Zero(t, st.RateLimited, "the demo API refused requests: the workers together exceeded its limit")
-	assert.GreaterOrEqual(t, st.OK, int64(bigPages), "every page was served")
+	assert.GreaterOrEqual(t, st.OK, int64(2*bigPages), "every page of both syncs was served")
 	assert.Equal(t, st.Requests, st.OK, "no request failed")
 	span := st.LastRequest.Sub(*st.FirstRequest)
-	t.Logf("demo API: %d requests for %d pages (%d again after the kill) in %v: %.2f req/s under a global limit of %g/s (per worker %g/s, 2 workers); sync %v",
-		st.Requests, bigPages, st.OK-bigPages, span.Round(time.Millisecond), float64(st.OK)/span.Seconds(), limit, ds.RateLimit.RPS, elapsed.Round(time.Millisecond))
+	t.Logf("demo API: %d requests for %d pages (%d again after the kill) in %v: %.2f req/s under a global limit of %g/s (per worker %g/s, 2 workers); syncs %v",
+		st.Requests, 2*bigPages, st.OK-2*bigPages, span.Round(time.Millisecond), float64(st.OK)/span.Seconds(), limit, ds.RateLimit.RPS, elapsed.Round(time.Millisecond))
 }

@@ -41,6 +41,7 @@ type Topology struct {
 	addrs   addrMap
 	procs   map[string][]*Proc
 	started []*Proc
+	copied  map[string]bool // rewritten copies of mounted files
 }
 
 // Up starts every default service of the compose file in depends_on order
@@ -62,7 +63,7 @@ func Up(ctx context.Context, opts Options) (*Topology, error) {
 			return nil, err
 		}
 	}
-	t := &Topology{Project: p, opts: opts, addrs: addrMap{}, procs: map[string][]*Proc{}}
+	t := &Topology{Project: p, opts: opts, addrs: addrMap{}, procs: map[string][]*Proc{}, copied: map[string]bool{}}
 	for name, s := range p.Services {
 		if replicas(s) > 1 {
 			continue // each replica gets ports of its own
@@ -197,7 +198,10 @@ func (t *Topology) hostFile(s types.ServiceConfig, target string) (string, error
 		if err := os.WriteFile(cp, []byte(re), 0o644); err != nil {
 			return "", err
 		}
-		t.opts.Logf("topology: %s: %s is %s with the services' addresses rewritten", s.Name, target, cp)
+		if !t.copied[cp] {
+			t.opts.Logf("topology: %s: %s is %s with the services' addresses rewritten", s.Name, target, cp)
+		}
+		t.copied[cp] = true
 		return cp, nil
 	}
 	return host, nil
