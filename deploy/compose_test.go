@@ -447,7 +447,7 @@ func TestDeployConfig(t *testing.T) {
 	assert.Equal(t, want, got)
 	orders := cfg.Datasets[slices.IndexFunc(cfg.Datasets, func(d config.Dataset) bool { return d.ID == "orders" })]
 	assert.Equal(t, source.Pagination{
-		Type: source.PaginationCursor, Next: "next_cursor", Param: "cursor", SizeParam: "limit", PageSize: 100,
+		Type: source.PaginationCursor, Next: "next_cursor", Param: "cursor", SizeParam: "limit", PageSize: 200,
 	}, orders.Source.Pagination)
 	assert.Equal(t, "data", orders.Source.Records)
 	assert.Equal(t, "id", orders.Source.Key)

@@ -127,10 +127,25 @@ func (t *Topology) startBinary(s types.ServiceConfig, name string, args []string
 // paths in args mapped to the host. The caller waits for the Proc; Close
 // stops it if it still runs.
 func (t *Topology) Run(service string, args ...string) (*Proc, error) {
+	return t.RunEnv(service, nil, args...)
+}
+
+// RunEnv is Run with environment variables set or replaced, as
+// `docker compose run -e KEY=VALUE` does; their service addresses are
+// rewritten like the compose file's.
+func (t *Topology) RunEnv(service string, env map[string]string, args ...string) (*Proc, error) {
 	s, ok := t.Project.Services[service]
 	if !ok {
 		return nil, fmt.Errorf("no service %q", service)
 	}
+	merged := types.MappingWithEquals{}
+	for k, v := range s.Environment {
+		merged[k] = v
+	}
+	for k, v := range env {
+		merged[k] = &v
+	}
+	s.Environment = merged
 	name := fmt.Sprintf("%s-run-%d", service, len(t.procs[service])+1)
 	p, err := t.startBinary(s, name, append(slices.Clone(s.Entrypoint), args...), nil)
 	if err != nil {

@@ -30,7 +30,7 @@ import (
 // TestComposeTopology runs docker-compose.yml's stack as real processes
 // (package topology), syncs the 20,000 records of "orders" with the
 // starter as `docker compose run starter sync` would, twice at once (two
-// tasks), SIGKILLs the worker holding the first sync's activity once 60
+// tasks, into two databases of the destination), SIGKILLs the worker holding the first sync's activity once 30
 // pages are committed, and checks that both syncs complete with every
 // record exactly once and as the source serves it, that the global per-key limit of deploy/config.yaml is on the
 // task queue and that the demo API, which limits orders to fewer requests
@@ -52,14 +52,23 @@ func TestComposeTopology(t *testing.T) {
 	defer c.Close()
 	dest := destination(ctx, t, top)
 
-	// Two syncs of the dataset at once (two tasks: the second as `starter sync
-	// --id`), so that both workers fetch pages of the key at the same time.
+	// Two syncs of the dataset at once, so that both workers fetch pages of
+	// the key at the same time: the second a task of its own into a second
+	// database of the destination (`docker compose run -e SYNCFLOW_SINK=…
+	// starter sync --id …`).
 	const task, task2 = "sync-" + bigDataset, "sync-" + bigDataset + "-2"
+	const db2 = "syncflow_second"
+	_, err = dest.Exec(ctx, "CREATE DATABASE "+db2)
+	require.NoError(t, err)
+	sink := composeEnv(t, top, "starter", "SYNCFLOW_SINK")
+	sink2 := strings.Replace(sink, "/"+composeEnv(t, top, "destination", "POSTGRES_DB")+"?", "/"+db2+"?", 1)
+	require.NotEqual(t, sink, sink2)
+	dest2 := destinationDB(ctx, t, top, db2)
 	cfgPath := composeEnv(t, top, "starter", "SYNCFLOW_CONFIG")
 	started := time.Now()
 	starter, err := top.Run("starter", "sync", "--config", cfgPath, "--dataset", bigDataset)
 	require.NoError(t, err)
-	starter2, err := top.Run("starter", "sync", "--config", cfgPath, "--dataset", bigDataset, "--id", task2)
+	starter2, err := top.RunEnv("starter", map[string]string{"SYNCFLOW_SINK": sink2}, "sync", "--config", cfgPath, "--dataset", bigDataset, "--id", task2)
 	require.NoError(t, err)
 
 	poll(ctx, t, fmt.Sprintf("%d committed pages", killAfterPages), func() bool {
@@ -77,11 +86,11 @@ func TestComposeTopology(t *testing.T) {
 	require.NoError(t, starter2.Wait(ctx), "starter sync --id %s exits 0 once the sync completed", task2)
 	elapsed := time.Since(started)
 	want := sourceRecords(t, bigDataset, bigRecords)
-	for _, id := range []string{task, task2} {
+	for id, conn := range map[string]*pgx.Conn{task: dest, task2: dest2} {
 		var res workflows.SyncResult
 		require.NoError(t, c.GetWorkflow(ctx, id, "").Get(ctx, &res))
 		assert.Equal(t, int64(bigRecords), res.Records, "%s counted every record once", id)
-		requireExact(ctx, t, dest, id, bigDataset, want)
+		requireExact(ctx, t, conn, id, bigDataset, want)
 	}
 	requireGlobalLimit(ctx, t, top, c, root, elapsed)
 

@@ -22,9 +22,9 @@ import (
 const (
 	bigDataset     = "orders"
 	bigRecords     = 20000
-	bigPageSize    = 100 // deploy/config.yaml
+	bigPageSize    = 200 // deploy/config.yaml
 	bigPages       = bigRecords / bigPageSize
-	killAfterPages = 60
+	killAfterPages = 30
 	testTimeout    = 15 * time.Minute
 )
 
@@ -112,9 +112,15 @@ func composeEnv(t *testing.T, top *topology.Topology, service, key string) strin
 // user, with its password (the cluster checks it).
 func destination(ctx context.Context, t *testing.T, top *topology.Topology) *pgx.Conn {
 	t.Helper()
+	return destinationDB(ctx, t, top, composeEnv(t, top, "destination", "POSTGRES_DB"))
+}
+
+// destinationDB connects to database db of the destination service.
+func destinationDB(ctx context.Context, t *testing.T, top *topology.Topology, db string) *pgx.Conn {
+	t.Helper()
 	dsn := fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=disable",
 		composeEnv(t, top, "destination", "POSTGRES_USER"), composeEnv(t, top, "destination", "POSTGRES_PASSWORD"),
-		top.Addr("destination", "5432"), composeEnv(t, top, "destination", "POSTGRES_DB"))
+		top.Addr("destination", "5432"), db)
 	conn, err := pgx.Connect(ctx, dsn)
 	require.NoError(t, err)
 	t.Cleanup(func() { conn.Close(context.Background()) })
