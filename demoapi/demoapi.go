@@ -123,6 +123,7 @@ type Stats struct {
 	Unauthorized int64               // answered 401
 	BadRequests  int64               // answered 400 for invalid parameters
 	Faults       map[FaultKind]int64 // injected faults by kind
+	FirstRequest time.Time           // zero when none
 	LastRequest  time.Time           // zero when none
 }
 
@@ -254,6 +255,7 @@ func New(opts Options) *Server {
 	})
 	s.mux.HandleFunc("GET /datasets", s.handleList)
 	s.mux.HandleFunc("GET /datasets/{id}/records", s.handleRecords)
+	s.mux.HandleFunc("GET /datasets/{id}/stats", s.handleStats)
 	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: want GET /datasets/{id}/records, GET /datasets or GET /healthz")
 	})

@@ -38,6 +38,9 @@ func (s *Server) handleRecords(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	d.mu.Lock()
 	d.stats.Requests++
+	if d.stats.FirstRequest.IsZero() {
+		d.stats.FirstRequest = now
+	}
 	d.stats.LastRequest = now
 	d.mu.Unlock()
 

@@ -25,6 +25,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/syncflow/syncflow/config"
+	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/source"
 )
 
@@ -414,9 +415,9 @@ func TestDeployConfig(t *testing.T) {
 	want := map[string]string{
 		"orders":    source.PaginationCursor,
 		"customers": source.PaginationNextURL,
-		"events":    source.PaginationLinkHeader,
-		"products":  source.PaginationPage,
-		"invoices":  source.PaginationOffset,
+		"events":    source.PaginationOffset,
+		"products":  source.PaginationLinkHeader,
+		"invoices":  source.PaginationPage,
 	}
 	got := map[string]string{}
 	for _, d := range cfg.Datasets {
@@ -446,7 +447,7 @@ func TestDeployConfig(t *testing.T) {
 	assert.Equal(t, want, got)
 	orders := cfg.Datasets[slices.IndexFunc(cfg.Datasets, func(d config.Dataset) bool { return d.ID == "orders" })]
 	assert.Equal(t, source.Pagination{
-		Type: source.PaginationCursor, Next: "next_cursor", Param: "cursor", SizeParam: "limit", PageSize: 100,
+		Type: source.PaginationCursor, Next: "next_cursor", Param: "cursor", SizeParam: "limit", PageSize: 200,
 	}, orders.Source.Pagination)
 	assert.Equal(t, "data", orders.Source.Records)
 	assert.Equal(t, "id", orders.Source.Key)
@@ -736,5 +737,32 @@ func TestReadmeNamesComposeServices(t *testing.T) {
 	for _, name := range named {
 		_, err := p.GetService(name)
 		assert.NoErrorf(t, err, "README.md names service %q", name)
+	}
+}
+
+// TestDeployConfigMatchesDemoAPI checks each dataset of deploy/config.yaml
+// against what the demo API serves for it: the records path, the key and the
+// pagination parameters must be the API's, or the compose stack's syncs fail.
+func TestDeployConfigMatchesDemoAPI(t *testing.T) {
+	cfg, err := config.Load("config.yaml")
+	require.NoError(t, err)
+	api := demoapi.New(demoapi.Options{})
+	for _, d := range cfg.Datasets {
+		t.Run(d.ID, func(t *testing.T) {
+			want := api.SourceConfig("http://"+svcDemoAPI+":8080", d.ID)
+			require.NotEmpty(t, want.URL, "the demo API serves no dataset %q", d.ID)
+			got := d.Source
+			assert.Equal(t, want.URL, got.URL, "url")
+			assert.Equal(t, want.Records, got.Records, "records")
+			assert.Equal(t, want.Key, got.Key, "key")
+			wp, gp := want.Pagination, got.Pagination
+			assert.Equal(t, wp.Type, gp.Type, "pagination.type")
+			assert.Equal(t, wp.Param, gp.Param, "pagination.param")
+			assert.Equal(t, wp.Next, gp.Next, "pagination.next")
+			assert.Equal(t, wp.Total, gp.Total, "pagination.total")
+			if gp.PageSize > 0 {
+				assert.Equal(t, wp.SizeParam, gp.SizeParam, "pagination.size_param")
+			}
+		})
 	}
 }

@@ -9,5 +9,6 @@
 // Compose itself uses, and check what a reviewer would: pinned images, health
 // checks, start order, the worker's environment and shutdown grace, the files
 // the services mount, the Dockerfile's stages and user, and that the README's
-// docker compose commands name real services.
+// docker compose commands name real services. tests/topology runs the stack
+// itself, without Docker, from the same files (scripts/topology.sh).
 package deploy

@@ -40,7 +40,12 @@ fi
 # A new namespace takes a moment to reach every frontend cache.
 retry 30 temporal operator namespace describe --namespace "$TEMPORAL_NAMESPACE" >/dev/null
 
-existing="$(temporal operator search-attribute list --namespace "$TEMPORAL_NAMESPACE")"
+# Other calls may still answer "namespace not found" for a while after
+# describe succeeds (each service's namespace cache refreshes on its own).
+list_attributes() {
+	existing="$(temporal operator search-attribute list --namespace "$TEMPORAL_NAMESPACE")"
+}
+retry 30 list_attributes
 for pair in $SYNCFLOW_SEARCH_ATTRIBUTES; do
 	name="${pair%%:*}"
 	type="${pair##*:}"

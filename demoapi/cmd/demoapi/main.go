@@ -65,14 +65,19 @@ func run(args []string, stdout, stderr io.Writer, getenv func(string) string) er
 		latency  = fs.Duration("latency", 0, "delay before answering each record request, e.g. 50ms")
 		tokenEnv = fs.String("token-env", "", "require the bearer token held by this environment variable (e.g. DEMOAPI_TOKEN); empty: no token")
 		poison   = poisonFlag{}
+		sizes    = recordsFlag{}
+		limits   = limitFlag{}
 	)
 	fs.Var(poison, "poison", "make a page always fail: DATASET:PAGE:STATUS with STATUS 400 or 422 (repeatable)")
+	fs.Var(sizes, "records", "serve N records in dataset ID instead of its default: ID=N (repeatable)")
+	fs.Var(limits, "limit", "limit dataset ID to RPS requests per second, answering 429 beyond: ID=RPS[:BURST], 0 = unlimited (repeatable)")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), `Usage: demoapi [flags]
 
 Serves syncflow's demo source API:
   GET /datasets/{id}/records   a page of records (limit or page_size: default %d, max %d)
   GET /datasets                the datasets, their sizes and pagination types
+  GET /datasets/{id}/stats     what the record endpoint of dataset id answered so far
   GET /healthz                 "ok"
 
 Datasets:
@@ -94,9 +99,13 @@ Datasets:
 		return fmt.Errorf("unexpected arguments %q (see --help)", fs.Args())
 	}
 
+	datasets, err := applyOverrides(demoapi.DefaultDatasets(), sizes, limits)
+	if err != nil {
+		return err
+	}
 	opts := demoapi.Options{
 		Seed:     *seed,
-		Datasets: demoapi.DefaultDatasets(),
+		Datasets: datasets,
 		TokenEnv: *tokenEnv,
 		Faults: demoapi.Faults{
 			P500: *p500, P503: *p503, PReset: *pReset, PTruncate: *pTrunc,
