@@ -252,4 +252,3 @@ func pausedName(paused bool) string {
 
 // orDash is s, or "-" when empty.
 func orDash(s string) string { return orElse(s, "-") }
-
