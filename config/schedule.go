@@ -18,10 +18,19 @@ type Schedule struct {
 	Every time.Duration
 }
 
-// String is the schedule as written in the configuration.
+// String is the schedule as a configuration writes it: the cron
+// expression, or "@every" and the interval without zero units ("1h", not
+// "1h0m0s").
 func (s Schedule) String() string {
 	if s.Every > 0 {
-		return "@every " + s.Every.String()
+		d := s.Every.String()
+		if strings.HasSuffix(d, "m0s") {
+			d = strings.TrimSuffix(d, "0s")
+		}
+		if strings.HasSuffix(d, "h0m") {
+			d = strings.TrimSuffix(d, "0m")
+		}
+		return "@every " + d
 	}
 	return s.Cron
 }

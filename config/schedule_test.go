@@ -31,7 +31,11 @@ func TestParseScheduleAccepts(t *testing.T) {
 		require.NoError(t, err, in)
 		assert.Equal(t, want, got, in)
 	}
-	assert.Equal(t, "@every 1h30m0s", Schedule{Every: 90 * time.Minute}.String())
+	assert.Equal(t, "@every 1h30m", Schedule{Every: 90 * time.Minute}.String())
+	assert.Equal(t, "@every 1h", Schedule{Every: time.Hour}.String())
+	assert.Equal(t, "@every 2m", Schedule{Every: 2 * time.Minute}.String())
+	assert.Equal(t, "@every 1h0m5s", Schedule{Every: time.Hour + 5*time.Second}.String())
+	assert.Equal(t, "@every 45s", Schedule{Every: 45 * time.Second}.String())
 	assert.Equal(t, "0 3 * * *", Schedule{Cron: "0 3 * * *"}.String())
 }
 

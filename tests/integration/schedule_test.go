@@ -241,3 +241,82 @@ func requireListedByWebUI(t *testing.T, ctx context.Context, srv *devserver.Serv
 		return resp.StatusCode == http.StatusOK && strings.Contains(body, id)
 	}, 30*time.Second, 200*time.Millisecond, "GET %s lists %s; last body: %s", url, id, body)
 }
+
+// apply creates, updates and (with prune only) deletes; trigger starts a
+// run of a cron schedule that is not due; a paused schedule stays paused
+// when applied again; delete leaves the dataset's records and checkpoint.
+func TestScheduleApplyTriggerPruneDelete(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := newScheduleWorld(t, ctx)
+	src := newGatedSource(3)
+	src.open()
+	api := httptest.NewServer(src)
+	t.Cleanup(api.Close)
+	yearly := "0 0 1 1 *" // not due during the test
+	f := w.writeConfig(t, api.URL, map[string]string{"orders": yearly, "invoices": "@daily", "plain": ""})
+	applied, err := w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []syncclient.AppliedSchedule{
+		{ID: "sync-orders", Dataset: "orders", Schedule: yearly, Change: syncclient.ScheduleCreated},
+		{ID: "sync-invoices", Dataset: "invoices", Schedule: "@daily", Change: syncclient.ScheduleCreated},
+	}, applied, "a dataset without schedule: gets none")
+	st, err := w.sc.DescribeSchedule(ctx, "sync-orders")
+	require.NoError(t, err)
+	require.Equal(t, yearly, st.Schedule, "the cron expression reads as written")
+	require.Equal(t, syncclient.MaxCatchupWindow, st.CatchupWindow)
+	require.Zero(t, st.Actions)
+
+	// trigger: a run now, an ordinary sync of the dataset.
+	require.NoError(t, w.sc.TriggerSchedule(ctx, "sync-orders"))
+	st = w.describeWhen(t, ctx, "sync-orders", "the triggered run", func(st syncclient.ScheduleStatus) bool { return len(st.Recent) == 1 })
+	var res workflows.SyncResult
+	require.NoError(t, w.c.GetWorkflow(ctx, st.Recent[0].WorkflowID, "").Get(ctx, &res))
+	require.EqualValues(t, 3, res.Records)
+
+	// A changed schedule is updated; a paused one stays paused.
+	require.NoError(t, w.sc.PauseSchedule(ctx, "sync-invoices", ""))
+	f = w.writeConfig(t, api.URL, map[string]string{"orders": yearly, "invoices": "@every 1h", "plain": ""})
+	applied, err = w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{})
+	require.NoError(t, err)
+	require.ElementsMatch(t, []syncclient.AppliedSchedule{
+		{ID: "sync-orders", Dataset: "orders", Schedule: yearly, Change: syncclient.ScheduleUnchanged},
+		{ID: "sync-invoices", Dataset: "invoices", Schedule: "@every 1h", Change: syncclient.ScheduleUpdated},
+	}, applied)
+	st, err = w.sc.DescribeSchedule(ctx, "sync-invoices")
+	require.NoError(t, err)
+	require.True(t, st.Paused, "apply keeps a schedule paused")
+	require.Equal(t, "@every 1h", st.Schedule)
+	require.NoError(t, w.sc.UnpauseSchedule(ctx, "sync-invoices", ""))
+
+	// Without prune nothing goes; with it the schedules the file no longer
+	// defines go (the list is eventually consistent: wait for it).
+	f = w.writeConfig(t, api.URL, map[string]string{"orders": yearly})
+	require.Eventually(t, func() bool {
+		l, err := w.sc.ListSchedules(ctx)
+		return err == nil && len(l) == 2
+	}, 30*time.Second, 100*time.Millisecond)
+	applied, err = w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{})
+	require.NoError(t, err)
+	require.Len(t, applied, 1)
+	_, err = w.sc.DescribeSchedule(ctx, "sync-invoices")
+	require.NoError(t, err, "apply without --prune removes nothing")
+	applied, err = w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{Prune: true})
+	require.NoError(t, err)
+	require.Contains(t, applied, syncclient.AppliedSchedule{ID: "sync-invoices", Dataset: "invoices", Schedule: "@every 1h", Change: syncclient.ScheduleDeleted})
+	_, err = w.sc.DescribeSchedule(ctx, "sync-invoices")
+	require.ErrorIs(t, err, syncclient.ErrScheduleNotFound)
+
+	// delete: the schedule goes, the data and the state stay.
+	require.NoError(t, w.sc.DeleteSchedule(ctx, "sync-orders"))
+	_, err = w.sc.DescribeSchedule(ctx, "sync-orders")
+	require.ErrorIs(t, err, syncclient.ErrScheduleNotFound)
+	n, err := w.dest.Count(ctx, "orders")
+	require.NoError(t, err)
+	require.EqualValues(t, 3, n, "deleting a schedule keeps the records")
+	cp, ok, err := w.dest.Load(ctx, "sync-orders")
+	require.NoError(t, err)
+	require.True(t, ok, "deleting a schedule keeps the checkpoint")
+	require.Equal(t, task.Completed, cp.State)
+	require.ErrorIs(t, w.sc.DeleteSchedule(ctx, "sync-orders"), syncclient.ErrScheduleNotFound)
+}
