@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"regexp"
 	"strings"
@@ -171,3 +172,26 @@ func TestResetCommand(t *testing.T) {
 
 // regexpMatch reports whether s matches the pattern.
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// A malformed schedule is a configuration error (file, line, dataset,
+// field), reported before Temporal is even dialled.
+func TestScheduleApplyRefusesAMalformedSchedule(t *testing.T) {
+	dir := t.TempDir()
+	good := writeConfig(t, dir, "http://127.0.0.1:1", "sqlite://"+dir+"/d.db", "orders")
+	raw, err := os.ReadFile(good)
+	require.NoError(t, err)
+	bad := dir + "/bad.yaml"
+	require.NoError(t, os.WriteFile(bad, append(raw, []byte("    schedule: \"@every 10 minutes\"\n")...), 0o644))
+	line := strings.Count(string(raw), "\n") + 1
+	env := []string{"TEMPORAL_ADDRESS=127.0.0.1:1", "TEMPORAL_CONFIG_FILE=" + dir + "/none.toml"}
+	for _, args := range [][]string{
+		{"schedule", "apply", "--config", bad},
+		{"sync", "--config", bad, "--dataset", "orders"},
+		{"reset", "orders", "--config", bad},
+	} {
+		r := runCLI(env, args...)
+		require.Equal(t, exitUsage, r.code, "%q: %s", args, r.stderr)
+		require.Contains(t, r.stderr, fmt.Sprintf("%s:%d: datasets[0] (orders): schedule: \"@every 10 minutes\": \"10 minutes\" is not a duration", bad, line), "%q", args)
+		require.NotContains(t, r.stderr, "cannot use Temporal", "%q: nothing is started", args)
+	}
+}

@@ -12,10 +12,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 
@@ -34,8 +36,9 @@ type gatedSource struct {
 	n        int
 	requests atomic.Int64
 	gated    atomic.Bool
-	blocked  chan struct{} // receives once per request that blocks
+	blocked  chan struct{} // receives (if there is room) for each request that blocks
 	release  chan struct{}
+	once     sync.Once
 }
 
 func newGatedSource(n int) *gatedSource {
@@ -47,7 +50,10 @@ func newGatedSource(n int) *gatedSource {
 func (g *gatedSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.requests.Add(1)
 	if g.gated.Load() {
-		g.blocked <- struct{}{}
+		select {
+		case g.blocked <- struct{}{}:
+		default:
+		}
 		select {
 		case <-g.release:
 		case <-r.Context().Done():
@@ -64,8 +70,19 @@ func (g *gatedSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // open lets every request through from now on.
 func (g *gatedSource) open() {
-	g.gated.Store(false)
-	close(g.release)
+	g.once.Do(func() {
+		g.gated.Store(false)
+		close(g.release)
+	})
+}
+
+// serve starts an HTTP server for g; at the end of the test the gate opens
+// first, so that no blocked request holds up the server's Close.
+func (g *gatedSource) serve(t *testing.T) *httptest.Server {
+	api := httptest.NewServer(g)
+	t.Cleanup(api.Close)
+	t.Cleanup(g.open)
+	return api
 }
 
 // scheduleWorld is the embedded dev server (with its Web UI), a real
@@ -124,11 +141,17 @@ func (w *scheduleWorld) writeConfig(t *testing.T, url string, schedules map[stri
 func (w *scheduleWorld) describeWhen(t *testing.T, ctx context.Context, id, what string, cond func(syncclient.ScheduleStatus) bool) syncclient.ScheduleStatus {
 	t.Helper()
 	var st syncclient.ScheduleStatus
-	require.Eventually(t, func() bool {
-		var err error
-		st, err = w.sc.DescribeSchedule(ctx, id)
-		return err == nil && cond(st)
-	}, time.Minute, 100*time.Millisecond, "schedule %s: %s; last seen %+v", id, what, st)
+	var last error
+	ok := assert.Eventually(t, func() bool {
+		got, err := w.sc.DescribeSchedule(ctx, id)
+		if err != nil {
+			last = err
+			return false
+		}
+		st = got
+		return cond(st)
+	}, time.Minute, 100*time.Millisecond)
+	require.True(t, ok, "schedule %s: %s; last seen %+v (last error %v)", id, what, st, last)
 	return st
 }
 
@@ -141,8 +164,7 @@ func TestScheduleFiresWithoutOverlapAndIsListed(t *testing.T) {
 	defer cancel()
 	w := newScheduleWorld(t, ctx)
 	src := newGatedSource(7)
-	api := httptest.NewServer(src)
-	t.Cleanup(api.Close)
+	api := src.serve(t)
 	f := w.writeConfig(t, api.URL, map[string]string{"tickets": "@every 2s"})
 
 	applied, err := w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{})
@@ -251,8 +273,7 @@ func TestScheduleApplyTriggerPruneDelete(t *testing.T) {
 	w := newScheduleWorld(t, ctx)
 	src := newGatedSource(3)
 	src.open()
-	api := httptest.NewServer(src)
-	t.Cleanup(api.Close)
+	api := src.serve(t)
 	yearly := "0 0 1 1 *" // not due during the test
 	f := w.writeConfig(t, api.URL, map[string]string{"orders": yearly, "invoices": "@daily", "plain": ""})
 	applied, err := w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{})
