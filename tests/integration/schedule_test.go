@@ -328,6 +328,38 @@ func TestScheduleApplyTriggerPruneDelete(t *testing.T) {
 	_, err = w.sc.DescribeSchedule(ctx, "sync-invoices")
 	require.ErrorIs(t, err, syncclient.ErrScheduleNotFound)
 
+	// A schedule that is not syncflow's is never listed, pruned, deleted
+	// or taken over.
+	_, err = w.c.ScheduleClient().Create(ctx, client.ScheduleOptions{
+		ID:     "sync-foreign",
+		Spec:   client.ScheduleSpec{CronExpressions: []string{yearly}},
+		Action: &client.ScheduleWorkflowAction{Workflow: "OtherWorkflow", TaskQueue: "other"},
+	})
+	require.NoError(t, err)
+	f2 := w.writeConfig(t, api.URL, map[string]string{"foreign": "@daily"})
+	_, err = w.sc.ApplySchedules(ctx, f2.Datasets, f2.Sink, syncclient.ApplyOptions{})
+	require.ErrorContains(t, err, "schedule sync-foreign exists but is not syncflow's schedule of dataset foreign")
+	require.ErrorContains(t, w.sc.DeleteSchedule(ctx, "sync-foreign"), "not a syncflow schedule")
+	require.Eventually(t, func() bool {
+		_, err := w.sc.ApplySchedules(ctx, f.Datasets, f.Sink, syncclient.ApplyOptions{Prune: true})
+		require.NoError(t, err)
+		raw, err := w.c.ScheduleClient().List(ctx, client.ScheduleListOptions{})
+		require.NoError(t, err)
+		for raw.HasNext() {
+			if e, err := raw.Next(); err == nil && e.ID == "sync-foreign" {
+				return true // visible to the prune, and kept
+			}
+		}
+		return false
+	}, 30*time.Second, 200*time.Millisecond)
+	_, err = w.sc.DescribeSchedule(ctx, "sync-foreign")
+	require.NoError(t, err, "prune leaves a schedule that is not syncflow's")
+	list, err := w.sc.ListSchedules(ctx)
+	require.NoError(t, err)
+	for _, s := range list {
+		require.NotEqual(t, "sync-foreign", s.ID)
+	}
+
 	// delete: the schedule goes, the data and the state stay.
 	require.NoError(t, w.sc.DeleteSchedule(ctx, "sync-orders"))
 	_, err = w.sc.DescribeSchedule(ctx, "sync-orders")
