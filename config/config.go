@@ -34,6 +34,10 @@ type Dataset struct {
 	ID        string        `json:"id" yaml:"id"`
 	Source    source.Config `json:"source" yaml:"source"`
 	RateLimit RateLimit     `json:"rate_limit,omitempty" yaml:"rate_limit,omitempty"`
+	// Schedule, when set, makes the dataset's syncs a Temporal Schedule
+	// (`starter schedule apply`): a five-field cron expression in UTC, a
+	// descriptor such as @daily, or "@every DURATION" (ParseSchedule).
+	Schedule string `json:"schedule,omitempty" yaml:"schedule,omitempty"`
 }
 
 // LimitKey returns the rate-limit key of the dataset: rate_limit.key when

@@ -243,6 +243,7 @@ func (f *File) validate(d *decoder) {
 		d.checkDatasetID(p, ds.ID, firstLine)
 		d.checkRateLimit(p, ds.RateLimit)
 		d.checkSharedKey(p, ds, keyFirst)
+		d.checkSchedule(p, ds)
 		if d.broken[p+".source"] {
 			continue
 		}

@@ -192,4 +192,5 @@ func Register(w worker.Registry, a *activities.Activities) {
 func RegisterWorkflows(r worker.WorkflowRegistry) {
 	r.RegisterWorkflowWithOptions(workflows.SyncWorkflow, workflow.RegisterOptions{Name: workflows.SyncWorkflowName})
 	r.RegisterWorkflowWithOptions(workflows.BatchWorkflow, workflow.RegisterOptions{Name: workflows.BatchWorkflowName})
+	r.RegisterWorkflowWithOptions(workflows.ResetWorkflow, workflow.RegisterOptions{Name: workflows.ResetWorkflowName})
 }

@@ -114,6 +114,13 @@ type Sink interface {
 	SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) error
 	// Count returns the number of records stored for a dataset.
 	Count(ctx context.Context, datasetID string) (int64, error)
+	// Reset forgets what the destination knows of a dataset's syncs: the
+	// checkpoints of every task of dataset (and any state kept with them),
+	// so that the next run of any of its tasks is a full one; with records
+	// true the dataset's records are deleted too. One transaction: all or
+	// nothing. Other datasets are left alone. Resetting a dataset the
+	// destination does not know is no error.
+	Reset(ctx context.Context, dataset string, records bool) error
 	// Close releases the connection.
 	Close() error
 }
@@ -136,6 +143,14 @@ func CheckCommit(cp Checkpoint) (task.State, error) {
 		return "", fmt.Errorf("task %q: unknown state %q", cp.TaskID, state)
 	}
 	return state, nil
+}
+
+// CheckReset validates the arguments of Reset, for every driver alike.
+func CheckReset(dataset string) error {
+	if dataset == "" {
+		return errors.New("reset needs a dataset ID")
+	}
+	return nil
 }
 
 // CheckSetState validates the arguments of SetState, for every driver alike.

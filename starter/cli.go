@@ -28,6 +28,8 @@ func commands() []command {
 		{"status", (*app).statusCommand},
 		{"list", (*app).listCommand},
 		{"cancel", (*app).cancelCommand},
+		{"schedule", (*app).scheduleCommand},
+		{"reset", (*app).resetCommand},
 	}
 }
 

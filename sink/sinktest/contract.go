@@ -111,6 +111,7 @@ func Run(t *testing.T, open Opener, read Reader) {
 	t.Run("opening the same database twice", c.openTwice)
 	t.Run("reopening keeps data", c.reopen)
 	t.Run("NUL characters in keys and data are stored as text", c.nulCharacters)
+	t.Run("reset forgets a dataset's checkpoints, and its records if asked", c.reset)
 	t.Run("the last commit counts the distinct keys of the generation", c.distinctCount)
 }
 
