@@ -4,6 +4,8 @@
 // and TOML profiles (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE), read through
 // go.temporal.io/sdk/contrib/envconfig. Without any of them it connects to
 // localhost:7233, namespace "default": the dev server of `worker --dev`.
+// Payloads are encrypted when SYNCFLOW_CODEC_KEYS (or _FILE) is set
+// (package codec).
 package connect
 
 import (
@@ -19,6 +21,8 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/log"
 	"google.golang.org/grpc/codes"
+
+	"github.com/syncflow/syncflow/codec"
 )
 
 // Defaults used when neither the environment nor a profile names them.
@@ -49,6 +53,10 @@ type Options struct {
 	// HostPort, when set, overrides the configured address (e.g. the
 	// embedded dev server's).
 	HostPort string
+	// Codec encrypts and decrypts payloads (ARCHITECTURE.md §Payload
+	// encryption); nil reads it from SYNCFLOW_CODEC_KEYS or
+	// SYNCFLOW_CODEC_KEYS_FILE through Env (no keys: payloads as they are).
+	Codec *codec.Codec
 }
 
 // envLookup adapts Options to envconfig.EnvLookup.
@@ -117,6 +125,13 @@ func ClientOptions(o Options) (client.Options, error) {
 	if o.MetricsHandler != nil {
 		opts.MetricsHandler = o.MetricsHandler
 	}
+	c := o.Codec
+	if c == nil {
+		if c, err = codec.FromEnv(env.LookupEnv); err != nil {
+			return client.Options{}, err
+		}
+	}
+	c.Apply(&opts)
 	return opts, nil
 }
 
