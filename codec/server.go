@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"net"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 
@@ -91,4 +92,19 @@ func ListenAddr(addr string) string {
 		return addr
 	}
 	return net.JoinHostPort("127.0.0.1", port)
+}
+
+// UIOrigins are the browser origins of a Web UI at address
+// (http://127.0.0.1:PORT, as internal/devserver reports it): as given and,
+// for a loopback address, as localhost. "" gives none.
+func UIOrigins(address string) []string {
+	u, err := url.Parse(address)
+	if address == "" || err != nil || u.Host == "" {
+		return nil
+	}
+	out := []string{u.Scheme + "://" + u.Host}
+	if h := u.Hostname(); h == "127.0.0.1" || h == "::1" {
+		out = append(out, u.Scheme+"://"+net.JoinHostPort("localhost", u.Port()))
+	}
+	return out
 }
