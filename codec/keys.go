@@ -83,7 +83,10 @@ func FromEnv(lookup func(string) (string, bool)) (*Codec, error) {
 		lookup = os.LookupEnv
 	}
 	get := func(k string) string {
-		v, _ := lookup(k)
+		v, ok := lookup(k)
+		if !ok {
+			return ""
+		}
 		return strings.TrimSpace(v)
 	}
 	compress := false
