@@ -146,7 +146,21 @@ func bodyContains(want ...string) chromedp.Action[chromedp.Void] {
 		checks = append(checks, fmt.Sprintf("t.includes(%q)", w))
 	}
 	return chromedp.Poll[chromedp.Void](fmt.Sprintf("((t) => %s)(%s)", strings.Join(checks, " && "), pageText),
-		chromedp.WithPollingInterval(200*time.Millisecond))
+		chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(0)) // the caller's context bounds it
+}
+
+// waitUntil checks cond every 100 ms until it holds, failing at ctx's end.
+func waitUntil(t *testing.T, ctx context.Context, what string, cond func() bool) {
+	t.Helper()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, ctx.Err())
+		case <-tick.C:
+		}
+	}
 }
 
 // clickText waits for an element whose whole text is text and clicks it.
@@ -157,7 +171,7 @@ func clickText(text string) chromedp.Action[chromedp.Void] {
 		if (!el) return false;
 		el.click();
 		return true;
-	})()`, text), chromedp.WithPollingInterval(200*time.Millisecond))
+	})()`, text), chromedp.WithPollingInterval(200*time.Millisecond), chromedp.WithPollingTimeout(0))
 }
 
 // The Web UI, in headless Chromium, against the embedded server with the
@@ -187,6 +201,16 @@ func TestWebUIInABrowser(t *testing.T) {
 			t.Fatalf("%s: %v\npage text:\n%s", name, err, text)
 		}
 	}
+	// What the pages will show must exist before they load: the sync in
+	// the visibility store, its progress at the held page.
+	waitUntil(t, ctx, "the sync in the workflow list", func() bool {
+		list, err := w.sc.List(ctx, `WorkflowId = "ui-orders"`, 1)
+		return err == nil && len(list) == 1
+	})
+	waitUntil(t, ctx, "200 records committed", func() bool {
+		p, err := w.sc.Progress(ctx, "ui-orders")
+		return err == nil && p.Records == 200
+	})
 	ui := w.srv.UIAddress() + "/namespaces/" + w.srv.Namespace()
 	// The list (UI 2.55 has no summary column: the summary is on the
 	// workflow's page, decoded through the codec like everything there).
