@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/syncflow/syncflow/codec"
 	"github.com/syncflow/syncflow/config"
@@ -199,4 +200,45 @@ func TestUnknownCodecKeyFailsTheSyncNamingTheKey(t *testing.T) {
 	st, err := sc.Describe(ctx, "enc-unknown")
 	require.NoError(t, err)
 	require.Equal(t, syncclient.StatusFailed, st.Status, "the workflow closed: no crash loop")
+}
+
+// An activity worker that lacks the key its input was encrypted with fails
+// the activity once, not retryable, naming the key ID: the SyncPages retry
+// policy has no attempt limit, so a retryable failure would loop for ever.
+// The workflow worker (keys old and new, encrypting with new) and the
+// activity worker (old only) are separate so that the activity input is
+// the only payload the activity worker cannot read.
+func TestUnknownCodecKeyFailsTheActivityNamingTheKey(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s := startCodecServer(t, ctx)
+	old, current := codecKey("old"), codecKey("new")
+	starter := s.dial(t, newCodec(t, current+","+old)) // encrypts with old, reads both
+
+	wfWorker := worker.New(s.dial(t, newCodec(t, old+","+current)), workflows.TaskQueue, worker.Options{})
+	engine.RegisterWorkflows(wfWorker)
+	require.NoError(t, wfWorker.Start())
+	t.Cleanup(wfWorker.Stop)
+
+	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(t.TempDir(), "dest.db"))
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = dest.Close() })
+	oldOnly := s.dial(t, newCodec(t, old))
+	_, acts, err := engine.New(oldOnly, engine.Options{Sink: dest}) // for its activities only
+	require.NoError(t, err)
+	actWorker := worker.New(oldOnly, workflows.TaskQueue, worker.Options{})
+	actWorker.RegisterActivity(acts)
+	require.NoError(t, actWorker.Start())
+	t.Cleanup(actWorker.Stop)
+
+	sc := syncclient.New(starter)
+	ds := config.Dataset{ID: "orders", Source: source.Config{URL: "http://127.0.0.1:1/orders", Key: "id"}}
+	run, err := sc.StartSync(ctx, "enc-activity", ds, workflows.SyncOptions{}, "")
+	require.NoError(t, err)
+	_, err = sc.Wait(ctx, run)
+	require.Error(t, err, "the sync fails instead of retrying the activity for ever")
+	f, ok := syncclient.FinalFailure(err)
+	require.True(t, ok, "%v", err)
+	require.Equal(t, sferrors.Unrecoverable, f.Class, "%v", err)
+	require.Contains(t, err.Error(), `key ID "new"`)
 }
