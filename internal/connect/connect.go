@@ -125,14 +125,23 @@ func ClientOptions(o Options) (client.Options, error) {
 	if o.MetricsHandler != nil {
 		opts.MetricsHandler = o.MetricsHandler
 	}
-	c := o.Codec
+	if err := applyCodec(&opts, o.Codec, env); err != nil {
+		return client.Options{}, err
+	}
+	return opts, nil
+}
+
+// applyCodec sets the converters of c, or of the codec the environment
+// configures when c is nil (ARCHITECTURE.md §Payload encryption).
+func applyCodec(opts *client.Options, c *codec.Codec, env envLookup) error {
 	if c == nil {
+		var err error
 		if c, err = codec.FromEnv(env.LookupEnv); err != nil {
-			return client.Options{}, err
+			return err
 		}
 	}
-	c.Apply(&opts)
-	return opts, nil
+	c.Apply(opts)
+	return nil
 }
 
 // Dial connects to Temporal and checks that the server answers. When it does
