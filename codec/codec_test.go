@@ -219,3 +219,31 @@ func TestListenAddrDefaultsToLocalhost(t *testing.T) {
 	require.Equal(t, "127.0.0.1:8234", codec.ListenAddr("8234"))
 	require.Equal(t, "0.0.0.0:8234", codec.ListenAddr("0.0.0.0:8234"))
 }
+
+// BenchmarkEncodeDecode measures a round trip of a 2 KiB JSON payload
+// (about a SyncPagesInput); figures go in BENCHMARKS.md, never in tests.
+func BenchmarkEncodeDecode(b *testing.B) {
+	for _, compress := range []bool{false, true} {
+		name := "aes-gcm"
+		if compress {
+			name = "zlib+aes-gcm"
+		}
+		b.Run(name, func(b *testing.B) {
+			keys, _ := codec.ParseKeys(newKey("k"), "bench")
+			c, _ := codec.New(keys, compress)
+			dc := c.DataConverter()
+			in := strings.Repeat(secretInput, 2048/len(secretInput))
+			b.ReportAllocs()
+			for b.Loop() {
+				p, err := dc.ToPayload(in)
+				if err != nil {
+					b.Fatal(err)
+				}
+				var out string
+				if err := dc.FromPayload(p, &out); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}

@@ -26,6 +26,9 @@ func (r *runner) loadCodec() error {
 	}
 	if c.Enabled() {
 		r.logger.Info("payloads are encrypted", "encrypting_key", c.EncryptingKeyID(), "keys", strings.Join(c.KeyIDs(), ","))
+		if r.o.dev && r.o.codecAddr == "" {
+			r.logger.Info("the embedded Web UI shows payloads encrypted; add --codec-addr :8234 to let it decode them")
+		}
 	}
 	return nil
 }
