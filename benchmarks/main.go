@@ -106,6 +106,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		rows = append(rows, r)
 	}
+	if *only == "" || *only == "flaky" {
+		n := 2000
+		if *short {
+			n = 1000
+		}
+		r, err := flakyBench(ctx, stdout, n, 20, 0.15)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: flaky: %v\n", err)
+			return 1
+		}
+		rows = append(rows, r)
+	}
 	if rowName, isRate := strings.CutPrefix(*only, "rate"); *only == "" || isRate && (rowName == "" || rowName[0] == ':') {
 		rs, err := rateBenchmarks(ctx, stdout, rateParams{window: *rateWindow, row: strings.TrimPrefix(rowName, ":"), partitions: *partitions})
 		rows = append(rows, rs...)

@@ -132,6 +132,10 @@ type Progress struct {
 	// RateLimitedWait is the task's total rate-limited wait so far
 	// (bounded by SyncOptions.MaxRateLimitWait).
 	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
+	// RateLimitKey is the dataset's effective rate-limit key
+	// (config.Dataset.LimitKey): its budget, shared with every dataset of
+	// the key.
+	RateLimitKey string `json:"rate_limit_key,omitempty"`
 }
 
 // SyncWorkflow copies one dataset from its source into the sink, page by
@@ -206,7 +210,8 @@ func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
 // resume starts the task's progress where the previous run left it (its
 // carry), or at the start of a new generation named by this run.
 func (r *syncRun) resume() {
-	r.p = Progress{TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Running, Started: workflow.Now(r.ctx), Runs: 1}
+	r.p = Progress{TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Running, Started: workflow.Now(r.ctx), Runs: 1,
+		RateLimitKey: r.in.Dataset.LimitKey()}
 	if c := r.in.Carry; c != nil {
 		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
 		r.p.Retries = r.p.Counters.Retries()
@@ -215,11 +220,22 @@ func (r *syncRun) resume() {
 	if r.p.Generation == "" {
 		// A new generation: named by this run, ordered by its start
 		// (ARCHITECTURE.md §Sink protocol). A carry keeps both, and one
-		// from before the start existed keeps it unknown.
-		r.p.Generation = workflow.GetInfo(r.ctx).WorkflowExecution.RunID
+		// from before the start existed keeps it unknown. A run made by a
+		// workflow reset keeps the generation of the run it reset (its
+		// original run ID), so the page rule orders the two.
+		r.p.Generation = generationOf(workflow.GetInfo(r.ctx))
 		r.p.GenerationStarted = workflow.Now(r.ctx).UTC()
 	}
 	r.p.Updated = workflow.Now(r.ctx)
+}
+
+// generationOf names the generation a first run starts: the original run
+// ID, which is the run's own except in a run made by a workflow reset.
+func generationOf(info *workflow.Info) string {
+	if info.OriginalRunID != "" {
+		return info.OriginalRunID
+	}
+	return info.WorkflowExecution.RunID
 }
 
 // continueAsNew ends this run and starts the next with the task's progress
