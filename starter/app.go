@@ -13,6 +13,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/syncflow/syncflow/codec"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/syncclient"
@@ -119,6 +120,12 @@ func (a *app) connectOptions(logger *slog.Logger) connect.Options {
 func (a *app) dial(ctx context.Context, cmd string) (*syncclient.Client, func(), int, bool) {
 	logger := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	opts := a.connectOptions(logger)
+	cdc, err := codec.FromEnv(a.getenv) // bad key material: say so before dialling
+	if err != nil {
+		fmt.Fprintf(a.stderr, "starter %s: %v\n", cmd, err)
+		return nil, nil, exitUsage, false
+	}
+	opts.Codec = cdc
 	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
 	defer cancel()
 	c, err := connect.Dial(dctx, opts)
@@ -131,7 +138,7 @@ func (a *app) dial(ctx context.Context, cmd string) (*syncclient.Client, func(),
 		fmt.Fprintf(a.stderr, "starter %s: cannot use Temporal at %s (namespace %s): %s\n", cmd, hostPort, ns, msg)
 		return nil, nil, exitFailed, false
 	}
-	return syncclient.New(c), c.Close, exitOK, true
+	return syncclient.New(c, syncclient.WithDataConverter(cdc.DataConverter())), c.Close, exitOK, true
 }
 
 // ensureSearchAttributes registers syncflow's search attributes so that a

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
 
+	"github.com/syncflow/syncflow/codec"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
@@ -127,6 +128,10 @@ type demo struct {
 	baseURL  string
 	token    string // the demo API's bearer token, bound to its host only
 	tasks    []*demoTask
+
+	codec         *codec.Codec // the payload codec; without keys it encrypts nothing
+	codecListener net.Listener // the codec server's, nil without keys
+	codecURL      string
 }
 
 // demoTask is one demo sync.
@@ -172,9 +177,13 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 	}
 	fmt.Fprintf(d.stdout, "syncflow demo: embedded Temporal, demo API, worker and %d syncs in this process\n", len(d.specs))
 	fmt.Fprintf(d.stdout, "state in %s/ (temporal.db, data.db), logs in %s\n", d.dbDir, d.logPath)
+	if code, ok := d.loadCodec(); !ok {
+		return code, false
+	}
 	if code, ok := d.startServer(ctx, logger); !ok {
 		return code, false
 	}
+	d.serveCodec()
 	if code, ok := d.startAPI(logger); !ok {
 		return code, false
 	}
@@ -183,12 +192,13 @@ func (d *demo) start(ctx context.Context) (int, bool) {
 	c, err := connect.Dial(ctx, connect.Options{
 		Logger: logger, HostPort: d.srv.FrontendAddress(), ConfigFile: os.DevNull,
 		Env: func(string) (string, bool) { return "", false }, Environ: func() []string { return nil },
+		Codec: d.codec,
 	})
 	if err != nil {
 		return d.failf("demo", "%v", err), false
 	}
 	d.cleanups = append(d.cleanups, c.Close)
-	d.sc = syncclient.New(c)
+	d.sc = syncclient.New(c, syncclient.WithDataConverter(d.codec.DataConverter()))
 
 	d.sinkDSN = "sqlite://" + filepath.Join(d.dbDir, "data.db")
 	d.sink, err = engine.OpenSink(ctx, d.sinkDSN)
@@ -223,6 +233,7 @@ func (d *demo) startServer(ctx context.Context, logger *slog.Logger) (int, bool)
 		FreePorts:        d.port == 0 || d.uiPort == 0,
 		SearchAttributes: workflows.SearchAttributes(),
 		Logger:           logger,
+		CodecEndpoint:    d.codecURL,
 	})
 	if errors.Is(err, devserver.ErrPortInUse) {
 		return d.failf("demo", "%v\nIs another demo, `go run ./worker --dev` or `temporal server start-dev` running? "+

@@ -28,6 +28,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
@@ -46,12 +47,33 @@ var ErrNotFound = errors.New("workflow not found")
 // Client starts, follows and cancels syncflow workflows through a Temporal
 // client. It is safe for concurrent use.
 type Client struct {
-	c client.Client
+	c  client.Client
+	dc converter.DataConverter // decodes what describe reads raw
+}
+
+// Option configures New.
+type Option func(*Client)
+
+// WithDataConverter names the data converter the Temporal client was
+// dialled with (client.Options.DataConverter), e.g. the payload codec's
+// (codec.Codec.DataConverter): Describe decodes the workflow's summary and
+// its activities' failure messages with it. Default Temporal's default
+// converter.
+func WithDataConverter(dc converter.DataConverter) Option {
+	return func(c *Client) {
+		if dc != nil {
+			c.dc = dc
+		}
+	}
 }
 
 // New wraps a Temporal client; the caller keeps ownership and closes it.
-func New(c client.Client) *Client {
-	return &Client{c: c}
+func New(c client.Client, opts ...Option) *Client {
+	sc := &Client{c: c, dc: converter.GetDefaultDataConverter()}
+	for _, o := range opts {
+		o(sc)
+	}
+	return sc
 }
 
 // Temporal returns the wrapped Temporal client.

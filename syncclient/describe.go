@@ -8,8 +8,10 @@ import (
 
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
+	failurepb "go.temporal.io/api/failure/v1"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
+	"google.golang.org/protobuf/proto"
 
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/task"
@@ -143,7 +145,7 @@ func (c *Client) describe(ctx context.Context, workflowID, runID string) (Status
 		RunID:      info.GetExecution().GetRunId(),
 		Type:       info.GetType().GetName(),
 		Status:     statusName(info.GetStatus()),
-		Summary:    payloadString(resp.GetExecutionConfig().GetUserMetadata().GetSummary()),
+		Summary:    payloadString(c.dc, resp.GetExecutionConfig().GetUserMetadata().GetSummary()),
 	}
 	if t := info.GetStartTime(); t != nil {
 		st.StartTime = t.AsTime()
@@ -161,7 +163,7 @@ func (c *Client) describe(ctx context.Context, workflowID, runID string) (Status
 			State:           activityState(pa.GetState()),
 			Attempt:         pa.GetAttempt(),
 			MaximumAttempts: pa.GetMaximumAttempts(),
-			LastFailure:     pa.GetLastFailure().GetMessage(),
+			LastFailure:     c.failureMessage(pa.GetLastFailure()),
 		}
 		if t := pa.GetNextAttemptScheduleTime(); t != nil {
 			a.NextAttempt = t.AsTime()
@@ -260,19 +262,31 @@ func searchAttrs(sa *commonpb.SearchAttributes) map[string]string {
 	out := map[string]string{}
 	for name := range workflows.SearchAttributes() {
 		if p, ok := sa.GetIndexedFields()[name]; ok {
-			out[name] = payloadString(p)
+			out[name] = payloadString(converter.GetDefaultDataConverter(), p) // search attributes are never encoded
 		}
 	}
 	return out
 }
 
-// payloadString decodes a string payload; "" when p is nil or not a string.
-func payloadString(p *commonpb.Payload) string {
+// failureMessage is a failure's message, decrypted when the payload codec
+// encrypted it (ARCHITECTURE.md §Payload encryption).
+func (c *Client) failureMessage(f *failurepb.Failure) string {
+	if f.GetEncodedAttributes() == nil {
+		return f.GetMessage()
+	}
+	f = proto.Clone(f).(*failurepb.Failure)
+	converter.DecodeCommonFailureAttributes(c.dc, f)
+	return f.GetMessage()
+}
+
+// payloadString decodes a string payload with dc; "" when p is nil or not
+// a string.
+func payloadString(dc converter.DataConverter, p *commonpb.Payload) string {
 	if p == nil {
 		return ""
 	}
 	var s string
-	if err := converter.GetDefaultDataConverter().FromPayload(p, &s); err != nil {
+	if err := dc.FromPayload(p, &s); err != nil {
 		return ""
 	}
 	return s

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncflow/syncflow/codec"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/devserver"
 	"github.com/syncflow/syncflow/secrets"
@@ -43,6 +44,11 @@ type options struct {
 	// file's are added at start (ARCHITECTURE.md §Data flow, "Secret binding").
 	secrets secrets.Bindings
 
+	// codecAddr serves the remote codec (/encode, /decode) when set;
+	// codecOrigins are the Web UI origins it answers browsers from.
+	codecAddr    string
+	codecOrigins []string
+
 	logFormat     string
 	logLevel      slog.Level
 	maxActivities int
@@ -68,6 +74,9 @@ and profiles: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE
 (default "default"), TEMPORAL_API_KEY, TEMPORAL_TLS_CLIENT_CERT_PATH,
 TEMPORAL_TLS_CLIENT_KEY_PATH, TEMPORAL_TLS_SERVER_CA_CERT_PATH, TEMPORAL_TLS_SERVER_NAME,
 TEMPORAL_PROFILE, TEMPORAL_CONFIG_FILE (TOML profiles).
+
+Payloads are encrypted with AES-256-GCM when SYNCFLOW_CODEC_KEYS=ID:BASE64KEY[,...]
+(or SYNCFLOW_CODEC_KEYS_FILE) is set: the last key encrypts, every key decrypts.
 
 The first SIGINT or SIGTERM stops polling and lets the page in flight commit
 (at most --stop-timeout); a second one exits at once with status 130.
@@ -97,6 +106,7 @@ func parseFlags(args []string, env func(string) string, stdout io.Writer) (*opti
 	fs.StringVar(&o.metrics, "metrics", metricsDefault, "`ADDR` serving /metrics (Prometheus) and /healthz (env "+envMetrics+"); \"\" disables")
 	o.secrets = secrets.Bindings{}
 	fs.Func("secret", "bind `NAME=HOST[,HOST...]`: the worker resolves ${NAME} from its environment only for requests\nto these hosts (repeatable; also env "+envSecrets+"=\"NAME=HOST,HOST;NAME2=HOST\"; the --config file binds\nthe names its datasets use to their URL hosts)", o.addSecret)
+	o.codecFlags(fs)
 	fs.StringVar(&o.logFormat, "log-format", "text", "log format: text or json")
 	level := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	fs.IntVar(&o.maxActivities, "max-activities", 0, "most activities (pages in flight) run at once; 0 = the SDK default")
@@ -147,6 +157,20 @@ func parseFlags(args []string, env func(string) string, stdout io.Writer) (*opti
 		return nil, usageError{errors.New("--dev-db must name a file")}
 	}
 	return o, nil
+}
+
+// codecFlags defines the codec server's flags (ARCHITECTURE.md §Payload
+// encryption).
+func (o *options) codecFlags(fs *flag.FlagSet) {
+	fs.StringVar(&o.codecAddr, "codec-addr", "", "serve the payload codec (POST /encode, /decode) for the Web UI and temporal --codec-endpoint on `ADDR`;\na bare :PORT means 127.0.0.1:PORT; needs "+codec.EnvKeys+"; a bearer token from env "+codec.EnvToken+" is\nthen required on every request; \"\" (the default) serves none")
+	fs.Func("codec-origin", "a Web UI `ORIGIN` (scheme://host:port) whose browser may call the codec server (repeatable;\nwith --dev the embedded UI's is added)", func(v string) error {
+		for _, origin := range strings.Split(v, ",") {
+			if origin = strings.TrimSpace(strings.TrimSuffix(origin, "/")); origin != "" {
+				o.codecOrigins = append(o.codecOrigins, origin)
+			}
+		}
+		return nil
+	})
 }
 
 // addSecret adds one --secret NAME=HOST[,HOST...] to the bindings.

@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/syncflow/syncflow/codec"
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
@@ -85,7 +86,11 @@ type runner struct {
 	connOpts connect.Options
 	ui       string // the dev server's UI address
 	c        client.Client
-	w        worker.Worker
+
+	codec         *codec.Codec // the payload codec; without keys it encrypts nothing
+	codecListener net.Listener // --codec-addr's, nil when off
+	codecURL      string       // the codec endpoint, http://host:port
+	w             worker.Worker
 
 	cleanups []func() // run in reverse order by cleanup
 }
@@ -95,6 +100,9 @@ type runner struct {
 // connection, the global limits, the sink, the worker.
 func (r *runner) start(ctx context.Context) error {
 	if err := r.loadConfig(); err != nil {
+		return err
+	}
+	if err := r.loadCodec(); err != nil {
 		return err
 	}
 	r.limits = ratelimit.NewRegistry(ratelimit.Options{})
@@ -243,12 +251,17 @@ func (r *runner) connect(ctx context.Context) error {
 		Env:            func(k string) (string, bool) { return lookup(r.env, k) },
 		Environ:        func() []string { return environ(r.env) },
 		MetricsHandler: r.m.SDKHandler(),
+		Codec:          r.codec,
+	}
+	if err := r.listenCodec(); err != nil {
+		return err
 	}
 	if r.o.dev {
 		if err := r.startDevServer(ctx); err != nil {
 			return err
 		}
 	}
+	r.serveCodec()
 	c, err := connect.Dial(ctx, r.connOpts)
 	if err != nil {
 		return stoppedOr(ctx, err)
@@ -285,6 +298,7 @@ func (r *runner) startDevServer(ctx context.Context) error {
 		Namespace:        namespace,
 		SearchAttributes: workflows.SearchAttributes(),
 		Logger:           r.logger.With("component", "temporal-server"),
+		CodecEndpoint:    r.codecURL, // the Web UI decodes through our codec server
 	})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -386,6 +400,9 @@ func (r *runner) startWorker(snk sink.Sink) error {
 	}
 	if r.o.dev {
 		attrs = append(attrs, "ui", r.ui)
+	}
+	if r.codecURL != "" {
+		attrs = append(attrs, "codec", r.codecURL)
 	}
 	r.logger.Info("worker running", attrs...)
 	return nil

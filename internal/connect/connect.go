@@ -4,6 +4,8 @@
 // and TOML profiles (TEMPORAL_CONFIG_FILE, TEMPORAL_PROFILE), read through
 // go.temporal.io/sdk/contrib/envconfig. Without any of them it connects to
 // localhost:7233, namespace "default": the dev server of `worker --dev`.
+// Payloads are encrypted when SYNCFLOW_CODEC_KEYS (or _FILE) is set
+// (package codec).
 package connect
 
 import (
@@ -19,6 +21,8 @@ import (
 	"go.temporal.io/sdk/contrib/envconfig"
 	"go.temporal.io/sdk/log"
 	"google.golang.org/grpc/codes"
+
+	"github.com/syncflow/syncflow/codec"
 )
 
 // Defaults used when neither the environment nor a profile names them.
@@ -49,6 +53,10 @@ type Options struct {
 	// HostPort, when set, overrides the configured address (e.g. the
 	// embedded dev server's).
 	HostPort string
+	// Codec encrypts and decrypts payloads (ARCHITECTURE.md §Payload
+	// encryption); nil reads it from SYNCFLOW_CODEC_KEYS or
+	// SYNCFLOW_CODEC_KEYS_FILE through Env (no keys: payloads as they are).
+	Codec *codec.Codec
 }
 
 // envLookup adapts Options to envconfig.EnvLookup.
@@ -117,7 +125,23 @@ func ClientOptions(o Options) (client.Options, error) {
 	if o.MetricsHandler != nil {
 		opts.MetricsHandler = o.MetricsHandler
 	}
+	if err := applyCodec(&opts, o.Codec, env); err != nil {
+		return client.Options{}, err
+	}
 	return opts, nil
+}
+
+// applyCodec sets the converters of c, or of the codec the environment
+// configures when c is nil (ARCHITECTURE.md §Payload encryption).
+func applyCodec(opts *client.Options, c *codec.Codec, env envLookup) error {
+	if c == nil {
+		var err error
+		if c, err = codec.FromEnv(env.LookupEnv); err != nil {
+			return err
+		}
+	}
+	c.Apply(opts)
+	return nil
 }
 
 // Dial connects to Temporal and checks that the server answers. When it does

@@ -92,6 +92,10 @@ type Options struct {
 	// Logger receives the server's warnings and errors (it is too chatty
 	// below that). Nil discards them.
 	Logger *slog.Logger
+	// CodecEndpoint is the remote codec (http://host:port, serving /encode
+	// and /decode) the Web UI decodes payloads with; "" shows them as
+	// stored (ARCHITECTURE.md §Payload encryption).
+	CodecEndpoint string
 }
 
 // Server is a running dev server. Stop it when done.
@@ -180,7 +184,10 @@ func (s *Server) afterStart(ctx context.Context, r resolved) error {
 	if r.uiPort == UIDisabled {
 		return nil
 	}
-	ui, err := startUI(ctx, r.Host, r.dialHost, r.uiPort, s.frontend, r.Namespace)
+	ui, err := startUI(ctx, uiSettings{
+		host: r.Host, dialHost: r.dialHost, port: r.uiPort,
+		frontend: s.frontend, namespace: r.Namespace, codec: r.CodecEndpoint,
+	})
 	if err != nil {
 		return err
 	}

@@ -19,19 +19,30 @@ type uiServer struct {
 	done chan struct{} // closed when srv.Start has returned and the port is free
 }
 
+// uiSettings are what the Web UI is started with.
+type uiSettings struct {
+	host, dialHost string // listen on host; check readiness on dialHost
+	port           int
+	frontend       string // the Temporal frontend's host:port
+	namespace      string
+	codec          string // the codec endpoint, "" for none
+}
+
 // startUI serves the Web UI on host:port for the frontend at frontend, and
 // returns once GET / answers 200.
 //
 // The UI server's Start blocks and, should binding fail, ends the process
 // through its logger; Start checked the port just before, which leaves only a
 // narrow race.
-func startUI(ctx context.Context, host, dialHost string, port int, frontend, namespace string) (*uiServer, error) {
+func startUI(ctx context.Context, u uiSettings) (*uiServer, error) {
+	host, dialHost, port := u.host, u.dialHost, u.port
 	srv := uiserver.NewServer(uioptions.WithConfigProvider(&uiconfig.Config{
-		TemporalGRPCAddress: frontend,
+		TemporalGRPCAddress: u.frontend,
 		Host:                bracketIPv6(host),
 		Port:                port,
 		EnableUI:            true,
-		DefaultNamespace:    namespace,
+		DefaultNamespace:    u.namespace,
+		Codec:               uiconfig.Codec{Endpoint: u.codec},
 		// Plain HTTP on localhost: a Secure cookie would never be sent back.
 		CORS:             uiconfig.CORS{CookieInsecure: true},
 		HideLogs:         true,
