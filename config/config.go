@@ -34,6 +34,13 @@ type Dataset struct {
 	ID        string        `json:"id" yaml:"id"`
 	Source    source.Config `json:"source" yaml:"source"`
 	RateLimit RateLimit     `json:"rate_limit,omitempty" yaml:"rate_limit,omitempty"`
+	// Incremental, when set, makes each run read only what changed since
+	// the last completed run (see Incremental).
+	Incremental *Incremental `json:"incremental,omitempty" yaml:"incremental,omitempty"`
+	// Deletes is what a completed full run does to the records it did not
+	// see: DeletesKeep (default, ""), DeletesMark or DeletesDelete. Not with
+	// Incremental: a filtered read cannot tell a delete.
+	Deletes string `json:"deletes,omitempty" yaml:"deletes,omitempty"`
 }
 
 // LimitKey returns the rate-limit key of the dataset.

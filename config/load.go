@@ -241,6 +241,9 @@ func (f *File) validate(d *decoder) {
 		d.checkDatasetID(p, ds.ID, firstLine)
 		d.checkRateLimit(p, ds.RateLimit)
 		d.checkSharedKey(p, ds, keyFirst)
+		for _, ip := range incrementalProblems(ds) {
+			d.addAt(p, ip.field, "%s", ip.msg)
+		}
 		if d.broken[p+".source"] {
 			continue
 		}

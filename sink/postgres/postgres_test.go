@@ -177,3 +177,18 @@ func TestPostgresMigratesVersion1(t *testing.T) {
 	sinktest.CheckMigratedVersion1(t, s, storedData)
 	assert.Equal(t, sinktest.MigratedStart.UnixNano(), startOf("k-1"), "a record names the generation start that wrote it")
 }
+
+// markedRecord is the contract's sinktest.MarkReader.
+func markedRecord(ctx context.Context, s sink.Sink, datasetID, key string) (bool, bool, error) {
+	p := s.(*Sink)
+	var marked bool
+	err := p.pool.QueryRow(ctx, `SELECT deleted_at IS NOT NULL FROM syncflow_records WHERE dataset = $1 AND key = $2`, datasetID, key).Scan(&marked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, false, nil
+	}
+	return marked, err == nil, err
+}
+
+func TestPostgresIncrementalContract(t *testing.T) {
+	sinktest.RunIncremental(t, openPostgresForTest, storedData, markedRecord)
+}

@@ -170,3 +170,18 @@ func TestSQLiteMigratesVersion1(t *testing.T) {
 	sinktest.CheckMigratedVersion1(t, s, storedData)
 	assert.Equal(t, sinktest.MigratedStart.UnixNano(), startOf("k-1"), "a record names the generation start that wrote it")
 }
+
+// markedRecord is the contract's sinktest.MarkReader.
+func markedRecord(ctx context.Context, snk sink.Sink, datasetID, key string) (bool, bool, error) {
+	s := snk.(*Sink)
+	var marked bool
+	err := s.r.QueryRowContext(ctx, `SELECT deleted_at IS NOT NULL FROM syncflow_records WHERE dataset = ? AND key = ?`, datasetID, key).Scan(&marked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, nil
+	}
+	return marked, err == nil, err
+}
+
+func TestSQLiteIncrementalContract(t *testing.T) {
+	sinktest.RunIncremental(t, openSQLiteForTest, storedData, markedRecord)
+}
