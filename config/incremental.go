@@ -51,7 +51,7 @@ func incrementalProblems(ds Dataset) []fieldProblem {
 	for _, e := range CheckIncremental(*inc) {
 		probs = append(probs, fieldProblem{"incremental." + e.field, e.msg})
 	}
-	if inc.Param != "" && inc.Param == ds.Source.Pagination.Param {
+	if inc.Param != "" && inc.Param == ds.Source.Pagination.ParamName() {
 		probs = append(probs, fieldProblem{"incremental.param", fmt.Sprintf("%q is the pagination's parameter too", inc.Param)})
 	}
 	return probs

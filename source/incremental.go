@@ -39,3 +39,13 @@ func (c Config) WithQueryParam(key, value string) Config {
 func (p Pagination) VouchesForCompleteness() bool {
 	return strings.EqualFold(p.Type, PaginationCursor)
 }
+
+// ParamName is the query parameter the pagination sends its cursor, page
+// number or offset in (its default when Param is empty); "" for linked
+// pagination.
+func (p Pagination) ParamName() string {
+	if p.Type == PaginationNextURL || p.Type == PaginationLinkHeader {
+		return ""
+	}
+	return p.param()
+}
