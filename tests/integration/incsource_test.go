@@ -245,7 +245,9 @@ func newDestEnv(t *testing.T, driver string) (*env, destination) {
 		t.Cleanup(func() { _ = s.Close() })
 		e.sink = s
 	}
-	d.rows = func(t *testing.T, dataset string) map[string]destRow { return readRows(t, driver, d.dsn, e.sinkPath, dataset) }
+	d.rows = func(t *testing.T, dataset string) map[string]destRow {
+		return readRows(t, driver, d.dsn, e.sinkPath, dataset)
+	}
 	return e, d
 }
 
