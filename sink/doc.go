@@ -46,6 +46,9 @@
 //	             set by a completed full run of deletes: mark (or a first miss of
 //	             a confirmed delete) that did not see the record; an upsert clears
 //	             it (schema version 3)
+//	  deleted_by INTEGER / BIGINT       generation start of the run that set
+//	             deleted_at: a confirmed delete removes only records marked by
+//	             another (an earlier) completed run (schema version 3)
 //	  PRIMARY KEY (dataset, key)
 //
 //	syncflow_checkpoints

@@ -18,6 +18,7 @@ var pgMigration3 = []string{
 	`ALTER TABLE syncflow_checkpoints ADD COLUMN IF NOT EXISTS window_from TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE syncflow_checkpoints ADD COLUMN IF NOT EXISTS window_to TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE syncflow_records ADD COLUMN IF NOT EXISTS deleted_at TIMESTAMPTZ`,
+	`ALTER TABLE syncflow_records ADD COLUMN IF NOT EXISTS deleted_by BIGINT NOT NULL DEFAULT 0`,
 	`CREATE TABLE IF NOT EXISTS syncflow_incremental (
 		dataset    TEXT NOT NULL PRIMARY KEY,
 		field      TEXT NOT NULL,
@@ -33,13 +34,15 @@ const (
 	pgLoadMark          = `SELECT field, mark, updated_at FROM syncflow_incremental WHERE dataset = $1`
 	pgPromote           = `INSERT INTO syncflow_incremental (dataset, field, mark, updated_at) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (dataset) DO UPDATE SET field = excluded.field, mark = excluded.mark, updated_at = excluded.updated_at`
-	pgMarkUnseen = `UPDATE syncflow_records SET deleted_at = $3
+	pgMarkUnseen = `UPDATE syncflow_records SET deleted_at = $3, deleted_by = $2
 		WHERE dataset = $1 AND generation_started <> $2 AND deleted_at IS NULL`
 	pgDeleteUnseen = `DELETE FROM syncflow_records WHERE dataset = $1 AND generation_started <> $2`
-	// Missed by the previous completed run too: it marked them, and a run
-	// that saw them since would have cleared the mark.
+	// Missed by the previous completed run too: it marked them (another
+	// run: deleted_by, so that committing the completing page again does not
+	// confirm this run's own marks), and a run that saw them since would
+	// have cleared the mark.
 	pgDeleteConfirmed = `DELETE FROM syncflow_records
-		WHERE dataset = $1 AND generation_started <> $2 AND deleted_at IS NOT NULL`
+		WHERE dataset = $1 AND generation_started <> $2 AND deleted_at IS NOT NULL AND deleted_by <> $2`
 )
 
 // completeRun does, in the transaction of a commit that completes its run,

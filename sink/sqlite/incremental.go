@@ -17,6 +17,7 @@ var sqliteMigration3 = []string{
 	`ALTER TABLE syncflow_checkpoints ADD COLUMN window_from TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE syncflow_checkpoints ADD COLUMN window_to TEXT NOT NULL DEFAULT ''`,
 	`ALTER TABLE syncflow_records ADD COLUMN deleted_at TEXT`,
+	`ALTER TABLE syncflow_records ADD COLUMN deleted_by INTEGER NOT NULL DEFAULT 0`,
 	`CREATE TABLE IF NOT EXISTS syncflow_incremental (
 		dataset    TEXT NOT NULL PRIMARY KEY,
 		field      TEXT NOT NULL,
@@ -29,13 +30,15 @@ const (
 	sqliteLoadMark = `SELECT field, mark, updated_at FROM syncflow_incremental WHERE dataset = ?`
 	sqlitePromote  = `INSERT INTO syncflow_incremental (dataset, field, mark, updated_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (dataset) DO UPDATE SET field = excluded.field, mark = excluded.mark, updated_at = excluded.updated_at`
-	sqliteMarkUnseen = `UPDATE syncflow_records SET deleted_at = ?
-		WHERE dataset = ? AND generation_started <> ? AND deleted_at IS NULL`
+	sqliteMarkUnseen = `UPDATE syncflow_records SET deleted_at = ?1, deleted_by = ?3
+		WHERE dataset = ?2 AND generation_started <> ?3 AND deleted_at IS NULL`
 	sqliteDeleteUnseen = `DELETE FROM syncflow_records WHERE dataset = ? AND generation_started <> ?`
-	// Missed by the previous completed run too: it marked them, and a run
-	// that saw them since would have cleared the mark.
+	// Missed by the previous completed run too: it marked them (another
+	// run: deleted_by, so that committing the completing page again does not
+	// confirm this run's own marks), and a run that saw them since would
+	// have cleared the mark.
 	sqliteDeleteConfirmed = `DELETE FROM syncflow_records
-		WHERE dataset = ? AND generation_started <> ? AND deleted_at IS NOT NULL`
+		WHERE dataset = ?1 AND generation_started <> ?2 AND deleted_at IS NOT NULL AND deleted_by <> ?2`
 )
 
 // completeRun does, in the transaction of a commit that completes its run,
