@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/stretchr/testify/require"
 
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/task"
@@ -38,5 +42,32 @@ func TestStatusShowsTheIncrementalWindow(t *testing.T) {
 	printStatus(&b, full)
 	if strings.Contains(b.String(), "window") {
 		t.Errorf("a full run shows a window:\n%s", b.String())
+	}
+}
+
+// A configuration with a bad incremental or deletes setting is refused by
+// starter sync before it contacts Temporal, naming file, line, dataset and
+// field.
+func TestSyncRefusesBadIncrementalConfig(t *testing.T) {
+	for name, tt := range map[string]struct{ extra, want string }{
+		"incremental without field": {"    incremental:\n      param: updated_since\n", ":14: datasets[0] (orders): incremental.field: required"},
+		"incremental without param": {"    incremental:\n      field: updated_at\n", ":14: datasets[0] (orders): incremental.param: required"},
+		"deletes mark with incremental": {"    incremental: {field: updated_at, param: since}\n    deletes: mark\n",
+			":15: datasets[0] (orders): deletes: deletes: mark needs full runs"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfg := writeConfig(t, dir, "http://127.0.0.1:1", "sqlite://"+filepath.Join(dir, "o.db"), "orders")
+			f, err := os.OpenFile(cfg, os.O_APPEND|os.O_WRONLY, 0)
+			require.NoError(t, err)
+			_, err = f.WriteString(tt.extra)
+			require.NoError(t, err)
+			require.NoError(t, f.Close())
+			addr := closedAddress(t)
+			r := runCLI([]string{"TEMPORAL_ADDRESS=" + addr}, "sync", "--config", cfg, "--dataset", "orders")
+			require.NotEqual(t, exitOK, r.code)
+			require.Contains(t, r.stderr, cfg+tt.want)
+			require.NotContains(t, r.stderr, addr, "refused before contacting Temporal")
+		})
 	}
 }
