@@ -399,15 +399,34 @@ func (s *pageSync) commit(page source.Page) error {
 		}
 		return s.fail(sferrors.New(classifySinkError(s.ctx, err), "commit", err))
 	}
-	s.pos = next
+	s.pos = s.counted(next)
 	s.tries.committed()
-	s.hb.set(Heartbeat{next, s.tries.first})
-	s.reports.set(next)
+	s.hb.set(Heartbeat{s.pos, s.tries.first})
+	s.reports.set(s.pos)
 	s.res.PagesFetched++
 	if s.a.Observer != nil {
 		s.a.Observer.PageCommitted(s.in.Dataset.ID, len(page.Records))
 	}
 	return nil
+}
+
+// counted is next with, once the task is done, the number of distinct
+// records the generation wrote as the sink counted it in the last commit
+// (ARCHITECTURE.md §Sink protocol); next unchanged if it cannot be read.
+func (s *pageSync) counted(next task.Position) task.Position {
+	if !next.Done || next.GenerationStarted.IsZero() {
+		return next
+	}
+	cp, ok, err := s.snk.Load(s.ctx, s.in.TaskID)
+	if err != nil || !ok || cp.Generation != next.Generation {
+		s.log.Warn("could not read back the distinct record count", "error", err)
+		return next
+	}
+	if cp.Records != next.Records {
+		s.log.Info("pages overlapped: records counted once per key", "pages_total", next.Records, "distinct", cp.Records)
+	}
+	next.Records = cp.Records
+	return next
 }
 
 // fetchAhead starts fetching the page at next while the current one

@@ -106,7 +106,11 @@ type Sink interface {
 	// same Generation and more Pages, Commit writes nothing and returns an
 	// error wrapping ErrStaleCheckpoint; when it is of another generation
 	// that started after cp's (both starts known), Commit writes nothing
-	// and returns an error wrapping ErrSuperseded.
+	// and returns an error wrapping ErrSuperseded. The commit of the page
+	// that ends the task (cp.Done, cp.GenerationStarted known) stores as the
+	// checkpoint's Records the number of distinct record keys the generation
+	// wrote, so pages that overlapped (an offset shifted by inserts) are not
+	// counted twice; Load reads it back.
 	Commit(ctx context.Context, cp Checkpoint, records []source.Record) error
 	// Load returns the checkpoint of a task; ok is false when there is none.
 	Load(ctx context.Context, taskID string) (cp Checkpoint, ok bool, err error)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -44,6 +46,12 @@ type harness struct {
 
 func newHarness(t *testing.T, opts demoapi.Options) *harness {
 	t.Helper()
+	return newHarnessWrapped(t, opts, func(h http.Handler) http.Handler { return h })
+}
+
+// newHarnessWrapped is newHarness with the demo API served through wrap.
+func newHarnessWrapped(t *testing.T, opts demoapi.Options, wrap func(http.Handler) http.Handler) *harness {
+	t.Helper()
 	ctx := context.Background()
 	ts := temporaltest.NewServer(temporaltest.WithT(t))
 	c := ts.NewClientWithOptions(client.Options{
@@ -56,7 +64,7 @@ func newHarness(t *testing.T, opts demoapi.Options) *harness {
 	require.NoError(t, err)
 
 	api := demoapi.New(opts)
-	srv := httptest.NewServer(api)
+	srv := httptest.NewServer(wrap(api))
 	t.Cleanup(srv.Close)
 
 	dsn := "sqlite://" + filepath.Join(t.TempDir(), "data.db")
@@ -201,36 +209,63 @@ func TestStartSyncAttachesWatchAndCancel(t *testing.T) {
 }
 
 func TestDescribeShowsLiveRetries(t *testing.T) {
-	h := newHarness(t, demoapi.Options{Seed: 7,
+	// The first request for the second page answers 500; its retry is held
+	// at the source until the test has seen it, so Describe must show the
+	// running retry with the last failure: it cannot end first.
+	release := make(chan struct{})
+	var once sync.Once
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	var mu sync.Mutex
+	seen := 0
+	h := newHarnessWrapped(t, demoapi.Options{Seed: 7,
 		Datasets: []demoapi.DatasetSpec{{ID: "flaky", Pagination: source.PaginationOffset, Total: 50}},
-		// Every first attempt at a page fails; the second goes through.
-		Faults: demoapi.Faults{P500: 1, MaxConsecutive: 1},
+	}, func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Query().Get("offset") == "10" {
+				mu.Lock()
+				seen++
+				n := seen
+				mu.Unlock()
+				if n == 1 {
+					http.Error(w, `{"error":"flaky"}`, http.StatusInternalServerError)
+					return
+				}
+				select {
+				case <-release:
+				case <-r.Context().Done():
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
 	})
 	ctx := testCtx(t)
-	run, err := h.sc.StartSync(ctx, "", h.dataset("flaky"), workflows.SyncOptions{}, "sqlite")
+	ds := h.dataset("flaky")
+	ds.Source.Pagination.PageSize = 10
+	run, err := h.sc.StartSync(ctx, "", ds, workflows.SyncOptions{}, "sqlite")
 	require.NoError(t, err)
 
-	// The retry is scheduled up to a second out (full jitter): Describe
-	// sees the pending attempt with the last failure, unless the retry
-	// came quickly enough to complete the sync first.
-	var sawRetry bool
+	var retry syncclient.PendingActivity
 	require.Eventually(t, func() bool {
 		st, err := h.sc.Describe(ctx, run.GetID())
 		require.NoError(t, err)
+		require.True(t, st.Open(), "the sync ended while its retry was held: %+v", st)
 		for _, a := range st.Activities {
 			if a.Attempt >= 2 && a.LastFailure != "" {
-				sawRetry = true
+				retry = a
+				return true
 			}
 		}
-		return sawRetry || !st.Open()
-	}, 30*time.Second, 20*time.Millisecond)
+		return false
+	}, time.Minute, 20*time.Millisecond, "Describe never showed the running retry")
+	require.Contains(t, retry.LastFailure, "500")
+	once.Do(func() { close(release) })
 
 	res, err := h.sc.Wait(ctx, run)
 	require.NoError(t, err)
 	require.EqualValues(t, 50, res.Records)
 	require.GreaterOrEqual(t, res.Retries, int64(1), "the retry shows in the result")
 	require.EqualValues(t, 50, h.count("flaky"))
-	t.Logf("saw the live retry: %v", sawRetry)
 }
 
 func TestBatchStartStatusCancelTask(t *testing.T) {

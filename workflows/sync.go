@@ -215,11 +215,22 @@ func (r *syncRun) resume() {
 	if r.p.Generation == "" {
 		// A new generation: named by this run, ordered by its start
 		// (ARCHITECTURE.md §Sink protocol). A carry keeps both, and one
-		// from before the start existed keeps it unknown.
-		r.p.Generation = workflow.GetInfo(r.ctx).WorkflowExecution.RunID
+		// from before the start existed keeps it unknown. A run made by a
+		// workflow reset keeps the generation of the run it reset (its
+		// original run ID), so the page rule orders the two.
+		r.p.Generation = generationOf(workflow.GetInfo(r.ctx))
 		r.p.GenerationStarted = workflow.Now(r.ctx).UTC()
 	}
 	r.p.Updated = workflow.Now(r.ctx)
+}
+
+// generationOf names the generation a first run starts: the original run
+// ID, which is the run's own except in a run made by a workflow reset.
+func generationOf(info *workflow.Info) string {
+	if info.OriginalRunID != "" {
+		return info.OriginalRunID
+	}
+	return info.WorkflowExecution.RunID
 }
 
 // continueAsNew ends this run and starts the next with the task's progress

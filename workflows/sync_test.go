@@ -253,3 +253,49 @@ func TestSyncWorkflowGenerationStartIsKeptAcrossRuns(t *testing.T) {
 	}
 	require.True(t, next.Carry.GenerationStarted.Equal(start))
 }
+
+// An activity cancellation the workflow did not ask for (an activity reset
+// or pause from the Web UI or CLI) is not the task's cancellation: the
+// workflow runs another execution, which resumes from the last committed
+// page, up to MaxAttempts in a row; then the task ends cancelled.
+func TestSyncWorkflowRetriesAnActivityCancelledWithoutItsRequest(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		cancels  int
+		complete bool
+	}{
+		{"two in a row, then the pages", 2, true},
+		{"more than max_attempts in a row", 4, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newEnv(t)
+			var calls int
+			env.OnActivity(a.SyncPages, mock.Anything, mock.Anything).Return(
+				func(ctx context.Context, in activities.SyncPagesInput) (activities.SyncPagesResult, error) {
+					calls++
+					if calls <= tt.cancels {
+						return activities.SyncPagesResult{}, temporal.NewCanceledError("activity reset")
+					}
+					return pages(4)(ctx, in)
+				})
+			env.OnActivity(a.RecordState, mock.Anything, mock.Anything).Return(nil).Maybe()
+			in := testInput()
+			in.Options.MaxAttempts = 3
+			env.ExecuteWorkflow(workflows.SyncWorkflow, in)
+			require.True(t, env.IsWorkflowCompleted())
+			if !tt.complete {
+				err := env.GetWorkflowError()
+				require.Error(t, err)
+				require.True(t, temporal.IsCanceledError(err), "after max_attempts the cancellation ends the task: %v", err)
+				require.Equal(t, 4, calls, "MaxAttempts (3) retries after the first cancellation")
+				return
+			}
+			require.NoError(t, env.GetWorkflowError())
+			var res workflows.SyncResult
+			require.NoError(t, env.GetWorkflowResult(&res))
+			require.Equal(t, task.Completed, res.State)
+			require.EqualValues(t, 4, res.Pages)
+			require.Equal(t, 3, calls)
+		})
+	}
+}

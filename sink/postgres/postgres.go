@@ -78,6 +78,12 @@ const (
 		ORDER BY r.key, r.ord DESC
 		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at,
 			generation_started = excluded.generation_started, deleted_at = NULL`
+	// The page that ends a generation: the checkpoint's count becomes the
+	// number of distinct keys the generation wrote (ARCHITECTURE.md §Sink
+	// protocol).
+	pgCountWritten = `UPDATE syncflow_checkpoints SET records =
+			(SELECT count(*) FROM syncflow_records WHERE dataset = $1 AND generation_started = $2)
+		WHERE task_id = $3`
 	// The WHERE clause is the ordering rule, as in SQLite; the conflicting
 	// row is locked either way, so concurrent attempts of a task serialise
 	// (and a waiting one re-checks the rule against the committed row).
@@ -220,6 +226,11 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		}
 		if _, err := tx.Exec(ctx, pgUpsertRecords, cp.DatasetID, keys, data, now, started); err != nil {
 			return fmt.Errorf("postgres commit task %q: %d records: %w", cp.TaskID, len(records), err)
+		}
+	}
+	if cp.Done && started != 0 {
+		if _, err := tx.Exec(ctx, pgCountWritten, cp.DatasetID, started, cp.TaskID); err != nil {
+			return fmt.Errorf("postgres commit task %q: count the generation's records: %w", cp.TaskID, err)
 		}
 	}
 	if err := completeRun(ctx, tx, cp, started, now); err != nil {

@@ -111,6 +111,33 @@ func Run(t *testing.T, open Opener, read Reader) {
 	t.Run("opening the same database twice", c.openTwice)
 	t.Run("reopening keeps data", c.reopen)
 	t.Run("NUL characters in keys and data are stored as text", c.nulCharacters)
+	t.Run("the last commit counts the distinct keys of the generation", c.distinctCount)
+}
+
+// distinctCount: two pages that overlap by five keys, the second ending
+// the task, leave a checkpoint counting 15 records, not 20; a record an
+// earlier generation wrote (and this one did not) is not counted.
+func (c contract) distinctCount(t *testing.T) {
+	s := c.open(t)
+	ctx := t.Context()
+	old := sink.Checkpoint{TaskID: "task-old", DatasetID: "shift", State: task.Completed,
+		Position: task.Position{Generation: "g0", GenerationStarted: time.Unix(100, 0), Done: true, Pages: 1, Records: 1}}
+	require.NoError(t, s.Commit(ctx, old, []source.Record{{Key: "gone", Data: json.RawMessage(`{"id":"gone"}`)}}))
+	start := time.Unix(200, 0)
+	cp1 := sink.Checkpoint{TaskID: "task-1", DatasetID: "shift",
+		Position: task.Position{Generation: "g1", GenerationStarted: start, Cursor: "10", Pages: 1, Records: 10}}
+	require.NoError(t, s.Commit(ctx, cp1, MakePage("k", 10, "v1")))
+	page2 := MakePage("k", 15, "v2")[5:]
+	done := sink.Checkpoint{TaskID: "task-1", DatasetID: "shift", State: task.Completed,
+		Position: task.Position{Generation: "g1", GenerationStarted: start, Done: true, Pages: 2, Records: 20}}
+	require.NoError(t, s.Commit(ctx, done, page2))
+	assert.Equal(t, int64(15), mustLoad(t, s, "task-1").Records)
+	assert.Equal(t, int64(16), MustCount(t, s, "shift"))
+	// An unknown start (an older history) keeps the summed count.
+	unknown := sink.Checkpoint{TaskID: "task-2", DatasetID: "shift2", State: task.Completed,
+		Position: task.Position{Generation: "g2", Done: true, Pages: 1, Records: 4}}
+	require.NoError(t, s.Commit(ctx, unknown, MakePage("k", 2, "v1")))
+	assert.Equal(t, int64(4), mustLoad(t, s, "task-2").Records)
 }
 
 // nulCharacters: PostgreSQL refuses NUL in TEXT and \u0000 in JSONB; every

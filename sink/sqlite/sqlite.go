@@ -69,6 +69,12 @@ const (
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at,
 			generation_started = excluded.generation_started, deleted_at = NULL`
+	// The records of the page that ends a generation: the checkpoint's
+	// count becomes the number of distinct keys the generation wrote
+	// (ARCHITECTURE.md §Sink protocol).
+	sqliteCountWritten = `UPDATE syncflow_checkpoints SET records =
+			(SELECT count(*) FROM syncflow_records WHERE dataset = ? AND generation_started = ?)
+		WHERE task_id = ?`
 	// The WHERE clause is the ordering rule: no change (0 rows) when the
 	// stored checkpoint is of the same generation and further on, or of a
 	// generation that started later (both starts known, non-zero).
@@ -256,6 +262,11 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		// Data goes in as TEXT: a BLOB would be read as SQLite JSONB.
 		if _, err := stmt.ExecContext(ctx, cp.DatasetID, r.Key, string(r.Data), now, started); err != nil {
 			return fmt.Errorf("sqlite commit task %q: record %d of %d: %w", cp.TaskID, i+1, len(records), err)
+		}
+	}
+	if cp.Done && started != 0 {
+		if _, err := tx.ExecContext(ctx, sqliteCountWritten, cp.DatasetID, started, cp.TaskID); err != nil {
+			return fmt.Errorf("sqlite commit task %q: count the generation's records: %w", cp.TaskID, err)
 		}
 	}
 	if err := completeRun(ctx, tx, cp, started, now); err != nil {

@@ -128,3 +128,30 @@ func TestResumedPagesAreNotRepeats(t *testing.T) {
 	require.EqualValues(t, 60, res.Records)
 	e.requireExact(ds.ID, src)
 }
+
+// An offset source whose rows shift while it is read (five rows inserted
+// ahead of the reader after its first page) serves five records twice.
+// The result used to count 35 records for 30 stored; it now counts the
+// distinct keys the run wrote.
+func TestOverlappingPagesCountDistinctRecords(t *testing.T) {
+	e := newEnv(t)
+	e.startWorker(workerOptions{})
+	first := repeatPage{keys: keysFrom(0, 10)}
+	srv := repeatingSource(t, "offset", map[string]repeatPage{
+		"": first, "0": first,
+		"10": {keys: keysFrom(5, 10)},
+		"20": {keys: keysFrom(15, 10)},
+		"30": {keys: keysFrom(25, 5)},
+		"35": {}, // the end: an empty page
+	})
+	ds := config.Dataset{ID: "shifting-offset", Source: source.Config{
+		URL: srv.URL + "/records", Records: "data", Key: "id",
+		Pagination: source.Pagination{Type: source.PaginationOffset, PageSize: 10, SizeParam: "limit"},
+	}}
+	res, err := e.result(e.start("task-shifting-offset", ds, workflows.SyncOptions{}))
+	require.NoError(t, err)
+	require.Len(t, e.storedKeys(ds.ID), 30)
+	require.EqualValues(t, 30, res.Records, "the result counts distinct keys")
+	require.EqualValues(t, 5, res.Pages)
+	require.EqualValues(t, 30, e.checkpoint("task-shifting-offset").Records)
+}
