@@ -14,11 +14,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.temporal.io/sdk/client"
 	"go.temporal.io/server/temporaltest"
 
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
+	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -102,82 +104,119 @@ func (s *incSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(b)
 }
 
+// incBench is the incremental benchmark's world: the source, the dataset,
+// an in-process server with a worker, and the destination.
+type incBench struct {
+	out  io.Writer
+	src  *incSource
+	ds   config.Dataset
+	c    client.Client
+	dest sink.Sink
+}
+
+// incMeasured is one run of the incremental benchmark.
+type incMeasured struct {
+	requests int64
+	took     time.Duration
+	records  int64
+}
+
+// newIncBench starts the world of records records; stop ends it.
+func newIncBench(ctx context.Context, out io.Writer, records, pageSize int) (b *incBench, stop func(), err error) {
+	var stops []func()
+	stop = func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	dir, err := os.MkdirTemp("", "syncflow-bench-inc-")
+	if err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, func() { _ = os.RemoveAll(dir) })
+	b = &incBench{out: out, src: newIncSource(records)}
+	srv := httptest.NewServer(b.src)
+	stops = append(stops, srv.Close)
+	b.ds = config.Dataset{ID: "changes", RateLimit: config.RateLimit{RPS: 1e6, Burst: 1000},
+		Incremental: &config.Incremental{Field: "updated_at", Param: "updated_since", Lookback: "1s"},
+		Source: source.Config{URL: srv.URL + "/records", Records: "data", Key: "id",
+			Pagination: source.Pagination{Type: source.PaginationCursor, Param: "after", Next: "next", SizeParam: "limit", PageSize: pageSize}}}
+	ts := temporaltest.NewServer()
+	stops = append(stops, ts.Stop)
+	b.c = ts.GetDefaultClient()
+	if err := connect.EnsureSearchAttributes(ctx, b.c, ts.GetDefaultNamespace(), workflows.SearchAttributes()); err != nil {
+		return nil, stop, err
+	}
+	if b.dest, err = engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "inc.db")); err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, func() { _ = b.dest.Close() })
+	w, _, err := engine.New(b.c, engine.Options{Sink: b.dest})
+	if err != nil {
+		return nil, stop, err
+	}
+	if err := w.Start(); err != nil {
+		return nil, stop, err
+	}
+	stops = append(stops, w.Stop)
+	return b, stop, nil
+}
+
+// sync runs the dataset once, as a new workflow, and measures it.
+func (b *incBench) sync(ctx context.Context, name string) (incMeasured, error) {
+	before := b.src.requests.Load()
+	start := time.Now()
+	res, err := runSync(ctx, b.c, "bench-incremental-"+name, b.ds, workflows.SyncOptions{})
+	if err != nil {
+		return incMeasured{}, fmt.Errorf("%s run: %w", name, err)
+	}
+	m := incMeasured{requests: b.src.requests.Load() - before, took: time.Since(start), records: res.Records}
+	fmt.Fprintf(b.out, "incremental %s run: %d records, %d requests, %s, window %s\n", name, m.records, m.requests, m.took.Round(time.Millisecond), res.Window)
+	return m, nil
+}
+
 // incrementalBench runs an incremental dataset of records records three
 // times through SyncWorkflow: a first, full run; a second with the source
 // unchanged (its requests over the first's); a third after 1 % of the
 // records changed (its duration over the first's).
 func incrementalBench(ctx context.Context, out io.Writer, records, pageSize int) ([]row, error) {
-	dir, err := os.MkdirTemp("", "syncflow-bench-inc-")
+	b, stop, err := newIncBench(ctx, out, records, pageSize)
 	if err != nil {
 		return nil, err
 	}
-	defer os.RemoveAll(dir)
-	src := newIncSource(records)
-	srv := httptest.NewServer(src)
-	defer srv.Close()
-	ds := config.Dataset{ID: "changes", RateLimit: config.RateLimit{RPS: 1e6, Burst: 1000},
-		Incremental: &config.Incremental{Field: "updated_at", Param: "updated_since", Lookback: "1s"},
-		Source: source.Config{URL: srv.URL + "/records", Records: "data", Key: "id",
-			Pagination: source.Pagination{Type: source.PaginationCursor, Param: "after", Next: "next", SizeParam: "limit", PageSize: pageSize}}}
-
-	ts := temporaltest.NewServer()
-	defer ts.Stop()
-	c := ts.GetDefaultClient()
-	if err := connect.EnsureSearchAttributes(ctx, c, ts.GetDefaultNamespace(), workflows.SearchAttributes()); err != nil {
-		return nil, err
-	}
-	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "inc.db"))
-	if err != nil {
-		return nil, err
-	}
-	defer dest.Close()
-	w, _, err := engine.New(c, engine.Options{Sink: dest})
-	if err != nil {
-		return nil, err
-	}
-	if err := w.Start(); err != nil {
-		return nil, err
-	}
-	defer w.Stop()
-
-	type measured struct {
-		requests int64
-		took     time.Duration
-		records  int64
-	}
-	sync := func(name string) (measured, error) {
-		before := src.requests.Load()
-		start := time.Now()
-		res, err := runSync(ctx, c, "bench-incremental-"+name, ds, workflows.SyncOptions{})
-		if err != nil {
-			return measured{}, fmt.Errorf("%s run: %w", name, err)
-		}
-		m := measured{requests: src.requests.Load() - before, took: time.Since(start), records: res.Records}
-		fmt.Fprintf(out, "incremental %s run: %d records, %d requests, %s, window %s\n", name, m.records, m.requests, m.took.Round(time.Millisecond), res.Window)
-		return m, nil
-	}
-	first, err := sync("first")
+	defer stop()
+	first, err := b.sync(ctx, "first")
 	if err != nil {
 		return nil, err
 	}
 	if first.records != int64(records) {
 		return nil, fmt.Errorf("first run synced %d records, want %d", first.records, records)
 	}
-	unchanged, err := sync("unchanged")
+	unchanged, err := b.sync(ctx, "unchanged")
 	if err != nil {
 		return nil, err
 	}
-	changed := src.touch(100)
-	after, err := sync("changed")
+	changed := b.src.touch(100)
+	after, err := b.sync(ctx, "changed")
 	if err != nil {
 		return nil, err
 	}
 	if after.records < int64(changed) {
 		return nil, fmt.Errorf("run after %d changes synced %d records", changed, after.records)
 	}
-	if n, err := dest.Count(ctx, ds.ID); err != nil || n != int64(records) {
+	if n, err := b.dest.Count(ctx, b.ds.ID); err != nil || n != int64(records) {
 		return nil, fmt.Errorf("destination holds %d records (%v), want %d", n, err, records)
 	}
+	return incRows(records, pageSize, first, unchanged, after), nil
+}
+
+// incRows are the benchmark's two rows.
+func incRows(records, pageSize int, first, unchanged, after incMeasured) []row {
 	reqRatio := float64(unchanged.requests) / float64(first.requests)
 	durRatio := after.took.Seconds() / first.took.Seconds()
 	return []row{{
@@ -190,5 +229,5 @@ func incrementalBench(ctx context.Context, out io.Writer, records, pageSize int)
 		measured: fmt.Sprintf("%s, %d records, %d requests", after.took.Round(time.Millisecond), after.records, after.requests),
 		baseline: fmt.Sprintf("%s, %d records", first.took.Round(time.Millisecond), first.records),
 		ratio:    durRatio, target: "<= 0.05", ok: durRatio <= 0.05,
-	}}, nil
+	}}
 }
