@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 
@@ -184,4 +185,42 @@ func markedRecord(ctx context.Context, snk sink.Sink, datasetID, key string) (bo
 
 func TestSQLiteIncrementalContract(t *testing.T) {
 	sinktest.RunIncremental(t, openSQLiteForTest, storedData, markedRecord)
+}
+
+// A database of schema version 2 (generation starts, no incremental state)
+// is migrated in place to 3: its checkpoint and record stay, with an empty
+// window and no deletion mark, and a completed full run with deletes: mark
+// marks the old record it did not see.
+func TestSQLiteMigratesVersion2(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "v2.db")
+	db, err := sql.Open(sqliteDriver, path)
+	require.NoError(t, err)
+	stmts := append(slices.Clone(sqliteV1[:len(sqliteV1)-1]), sqliteMigrations[1]...)
+	for _, stmt := range append(stmts, `PRAGMA user_version = 2`) {
+		_, err = db.ExecContext(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, db.Close())
+
+	s, err := Open(t.Context(), path)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	cp, ok, err := s.Load(t.Context(), "task-1")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, task.Window{}, cp.Window)
+	_, ok, err = s.Incremental(t.Context(), "orders")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	marked, ok, err := markedRecord(t.Context(), s, "orders", "k-0")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.False(t, marked)
+
+	done := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", State: task.Completed, Deletes: sink.DeletesMark,
+		Position: task.Position{Generation: "g2", GenerationStarted: sinktest.MigratedStart, Pages: 1, Done: true}}
+	require.NoError(t, s.Commit(t.Context(), done, sinktest.MakePage("new", 1, "g2")))
+	marked, _, err = markedRecord(t.Context(), s, "orders", "k-0")
+	require.NoError(t, err)
+	assert.True(t, marked, "the old record, not seen by the completed run, is marked")
 }
