@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -191,4 +192,22 @@ func markedRecord(ctx context.Context, s sink.Sink, datasetID, key string) (bool
 
 func TestPostgresIncrementalContract(t *testing.T) {
 	sinktest.RunIncremental(t, openPostgresForTest, storedData, markedRecord)
+}
+
+// A database of schema version 2 is migrated in place to 3 (see
+// sinktest.CheckMigratedVersion2).
+func TestPostgresMigratesVersion2(t *testing.T) {
+	dsn := postgresDSNFor(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	stmts := append(append(slices.Clone(pgV1), pgMigrations[1]...), `UPDATE syncflow_schema SET version = 2`)
+	for _, stmt := range stmts {
+		_, err = conn.Exec(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, conn.Close(t.Context()))
+	s, err := Open(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	sinktest.CheckMigratedVersion2(t, s, markedRecord)
 }

@@ -236,3 +236,28 @@ func (c incContract) reset(t *testing.T) {
 	assert.Equal(t, "3", st.Mark)
 	assert.Equal(t, int64(2), MustCount(t, s, "e"))
 }
+
+// CheckMigratedVersion2 checks a sink opened on a database of schema
+// version 2 that held task-1's checkpoint and the record orders/k-0 (as
+// CheckMigratedVersion1's): the checkpoint has an empty window, the dataset
+// no mark, the record no deletion mark; a completed full run with deletes:
+// mark that does not see k-0 marks it.
+func CheckMigratedVersion2(t *testing.T, s sink.Sink, marked MarkReader) {
+	t.Helper()
+	cp := mustLoad(t, s, "task-1")
+	assert.Equal(t, task.Window{}, cp.Window)
+	_, ok, err := s.Incremental(t.Context(), "orders")
+	require.NoError(t, err)
+	assert.False(t, ok)
+	m, ok, err := marked(t.Context(), s, "orders", "k-0")
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.False(t, m)
+
+	done := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", State: task.Completed, Deletes: sink.DeletesMark,
+		Position: task.Position{Generation: "g2", GenerationStarted: MigratedStart, Pages: 1, Done: true}}
+	require.NoError(t, s.Commit(t.Context(), done, MakePage("new", 1, "g2")))
+	m, _, err = marked(t.Context(), s, "orders", "k-0")
+	require.NoError(t, err)
+	assert.True(t, m, "the old record, not seen by the completed run, is marked")
+}

@@ -205,22 +205,5 @@ func TestSQLiteMigratesVersion2(t *testing.T) {
 	s, err := Open(t.Context(), path)
 	require.NoError(t, err)
 	t.Cleanup(func() { assert.NoError(t, s.Close()) })
-	cp, ok, err := s.Load(t.Context(), "task-1")
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.Equal(t, task.Window{}, cp.Window)
-	_, ok, err = s.Incremental(t.Context(), "orders")
-	require.NoError(t, err)
-	assert.False(t, ok)
-	marked, ok, err := markedRecord(t.Context(), s, "orders", "k-0")
-	require.NoError(t, err)
-	require.True(t, ok)
-	assert.False(t, marked)
-
-	done := sink.Checkpoint{TaskID: "task-1", DatasetID: "orders", State: task.Completed, Deletes: sink.DeletesMark,
-		Position: task.Position{Generation: "g2", GenerationStarted: sinktest.MigratedStart, Pages: 1, Done: true}}
-	require.NoError(t, s.Commit(t.Context(), done, sinktest.MakePage("new", 1, "g2")))
-	marked, _, err = markedRecord(t.Context(), s, "orders", "k-0")
-	require.NoError(t, err)
-	assert.True(t, marked, "the old record, not seen by the completed run, is marked")
+	sinktest.CheckMigratedVersion2(t, s, markedRecord)
 }
