@@ -82,7 +82,9 @@ if [[ ! -s "$PGDATA_DIR/PG_VERSION" ]]; then
 fi
 
 if as_pg "$BINDIR/pg_ctl" -D "$PGDATA_DIR" status >/dev/null 2>&1; then
-	log "server already running in $PGDATA_DIR"
+	# Its port is the one it was started with (line 4 of postmaster.pid).
+	PGPORT=$(sed -n 4p "$PGDATA_DIR/postmaster.pid")
+	log "server already running in $PGDATA_DIR on port $PGPORT"
 else
 	log "starting server on $PGHOST:$PGPORT (log: $LOGFILE)"
 	# fsync off: test data only, and much faster.

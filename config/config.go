@@ -43,10 +43,15 @@ type Dataset struct {
 	Deletes string `json:"deletes,omitempty" yaml:"deletes,omitempty"`
 }
 
-// LimitKey returns the rate-limit key of the dataset.
+// LimitKey returns the rate-limit key of the dataset: rate_limit.key when
+// set, else its SharedKey when it sends credential references, else the
+// dataset ID (ARCHITECTURE.md §Rate-limit layers, "Shared budgets").
 func (d Dataset) LimitKey() string {
 	if d.RateLimit.Key != "" {
 		return d.RateLimit.Key
+	}
+	if k := d.SharedKey(); k != "" {
+		return k
 	}
 	return d.ID
 }

@@ -411,7 +411,7 @@ func TestLoadValid(t *testing.T) {
 			assert.Equal(t, tt.ids, f.DatasetIDs())
 			require.NoError(t, f.CheckSink())
 			for _, ds := range f.Datasets {
-				assert.NotZero(t, ds.Source.Timeout, "timeout default for %s", ds.ID)
+				assert.True(t, ds.Source.Timeout > 0 || ds.Source.Timeouts.Total > 0, "timeout default for %s", ds.ID)
 				if ds.RateLimit.RPS > 0 {
 					assert.GreaterOrEqual(t, ds.RateLimit.Burst, 1, "burst default for %s", ds.ID)
 				}
@@ -435,11 +435,12 @@ func TestLoadDefaultsAndFields(t *testing.T) {
 			Pagination: source.Pagination{
 				Type: source.PaginationCursor, Param: "cursor", Next: "meta.next_cursor",
 			},
-			Timeout: source.Duration(30 * time.Second),
+			Timeout: source.Duration(DefaultTimeout),
 		},
 		RateLimit: RateLimit{RPS: 5, Burst: 1},
 	}, orders)
-	assert.Equal(t, "orders", orders.LimitKey())
+	// It sends a credential: the budget is that of its host and credential.
+	assert.Equal(t, "api.example.com.ORDERS_TOKEN", orders.LimitKey())
 	customers, err := f.Dataset("customers.v2")
 	require.NoError(t, err)
 	assert.Equal(t, source.Duration(5*time.Second), customers.Source.Timeout)

@@ -35,7 +35,7 @@ func FuzzLoad(f *testing.F) {
 				t.Fatalf("accepted unsafe or duplicate id %q", ds.ID)
 			}
 			seen[ds.ID] = true
-			if ds.Source.Timeout <= 0 {
+			if ds.Source.Timeout <= 0 && ds.Source.Timeouts.Total <= 0 {
 				t.Fatalf("dataset %q: no default timeout", ds.ID)
 			}
 			if err := ds.Source.Validate(); err != nil {

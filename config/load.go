@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/syncflow/syncflow/source"
 	"io/fs"
 	"os"
 	"reflect"
@@ -10,14 +11,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/sink"
 )
 
-// DefaultTimeout is the per-request timeout of a source that declares none.
-const DefaultTimeout = 30 * time.Second
+// DefaultTimeout is the total per-request timeout of a source that declares
+// none (source.DefaultTotalTimeout; the header and idle timeouts default to
+// source.DefaultHeaderTimeout and source.DefaultIdleTimeout).
+const DefaultTimeout = source.DefaultTotalTimeout
 
 // MaxIDLength is the longest dataset, task or rate-limit key identifier.
 // Identifiers become part of Temporal workflow IDs and search attributes.
@@ -330,9 +332,26 @@ func (d *decoder) checkSharedKey(p string, ds Dataset, first map[string]keyOwner
 	default:
 		return
 	}
+	ownerLine := d.lineOf(join(owner.path, "rate_limit."+field))
+	if ds.RateLimit.Key == "" && owner.rl.Key == "" {
+		// Implicit sharing (SharedKey): the same credentials to the same host.
+		d.addAt(p, "rate_limit."+field,
+			"dataset %q sends the same credentials (%s) to the same host as dataset %q (%s, line %d), so they share one budget (rate-limit key %q), but it declares %s %s where %q declares %s: declare the same rps, burst and global_rps, or give each dataset its own rate_limit.key to keep separate budgets",
+			ds.ID, refList(ds.CredentialRefs()), owner.id, owner.path, ownerLine, key, field, mine, owner.id, theirs)
+		return
+	}
 	d.addAt(p, "rate_limit."+field,
 		"dataset %q shares rate_limit.key %q with dataset %q (%s, line %d) but declares %s %s where %q declares %s: datasets sharing a key share one budget and must declare the same rps, burst and global_rps",
-		ds.ID, key, owner.id, owner.path, d.lineOf(join(owner.path, "rate_limit."+field)), field, mine, owner.id, theirs)
+		ds.ID, key, owner.id, owner.path, ownerLine, field, mine, owner.id, theirs)
+}
+
+// refList renders names as "${A}, ${B}".
+func refList(names []string) string {
+	parts := make([]string, len(names))
+	for i, n := range names {
+		parts[i] = "${" + n + "}"
+	}
+	return strings.Join(parts, ", ")
 }
 
 // fmtNum renders a limit; 0 reads as "0 (undeclared)".
@@ -347,7 +366,7 @@ func fmtNum(v float64) string {
 func (f *File) applyDefaults() {
 	for i := range f.Datasets {
 		ds := &f.Datasets[i]
-		if ds.Source.Timeout == 0 {
+		if ds.Source.Timeout == 0 && ds.Source.Timeouts.Total == 0 {
 			ds.Source.Timeout = sourceDuration(DefaultTimeout)
 		}
 		if ds.RateLimit.Burst == 0 && ds.RateLimit.RPS > 0 {
@@ -402,15 +421,12 @@ func (f *File) Dataset(id string) (Dataset, error) {
 func (f *File) DatasetIDs() []string { return f.entryIDs() }
 
 // EnvVars returns the environment variables that the datasets' headers
-// reference, sorted and without duplicates, so that a worker can check at
-// startup that they are all set.
+// and auth blocks reference, sorted and without duplicates, so that a
+// worker can check at startup that they are all set.
 func (f *File) EnvVars() []string {
 	var names []string
 	for _, ds := range f.Datasets {
-		for _, v := range ds.Source.Headers {
-			refs, _ := EnvRefs(v)
-			names = append(names, refs...)
-		}
+		names = append(names, ds.CredentialRefs()...)
 	}
 	slices.Sort(names)
 	return slices.Compact(names)

@@ -74,19 +74,34 @@ func secretProblems(ds Dataset) []fieldProblem {
 	if strings.Contains(ds.Source.URL, "${") {
 		probs = append(probs, fieldProblem{"url",
 			"environment variable references are resolved in header values only, not in the URL"})
-	} else if u, err := url.Parse(ds.Source.URL); err == nil {
-		params := u.Query()
-		keys := make([]string, 0, len(params))
-		for k := range params {
-			keys = append(keys, k)
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			if isSensitive(k) && slices.ContainsFunc(params[k], func(v string) bool { return v != "" }) {
-				probs = append(probs, fieldProblem{"url", fmt.Sprintf(
-					"query parameter %q looks like a credential: the URL enters workflow history; send it in a header that references an environment variable such as ${%s}",
-					k, envSuggestion(ds.ID))})
-			}
+	} else {
+		probs = append(probs, queryProblems("url", ds.Source.URL, ds.ID)...)
+	}
+	if a := ds.Source.Auth; a != nil && a.TokenURL != "" && !strings.Contains(a.TokenURL, "${") {
+		probs = append(probs, queryProblems("auth.token_url", a.TokenURL, ds.ID)...)
+	}
+	return probs
+}
+
+// queryProblems reports the query parameters of a URL that look like
+// credentials: a URL enters workflow history.
+func queryProblems(field, rawURL, id string) []fieldProblem {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil
+	}
+	var probs []fieldProblem
+	params := u.Query()
+	keys := make([]string, 0, len(params))
+	for k := range params {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if isSensitive(k) && slices.ContainsFunc(params[k], func(v string) bool { return v != "" }) {
+			probs = append(probs, fieldProblem{field, fmt.Sprintf(
+				"query parameter %q looks like a credential: the URL enters workflow history; send it in a header that references an environment variable such as ${%s}, or with auth type api_key_query",
+				k, envSuggestion(id))})
 		}
 	}
 	return probs

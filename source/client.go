@@ -20,10 +20,10 @@ import (
 
 // Client defaults.
 const (
-	DefaultMaxBytes  int64 = 32 << 20         // response body cap when Config.MaxBytes is 0
-	DefaultTimeout         = 30 * time.Second // per-request timeout when Config.Timeout is 0
-	DefaultUserAgent       = "syncflow"       // User-Agent unless a configured header sets one
-	MaxRedirects           = 10               // redirects followed per request
+	DefaultMaxBytes  int64 = 32 << 20            // response body cap when Config.MaxBytes is 0
+	DefaultTimeout         = DefaultTotalTimeout // total per-request timeout when Config sets none
+	DefaultUserAgent       = "syncflow"          // User-Agent unless a configured header sets one
+	MaxRedirects           = 10                  // redirects followed per request
 )
 
 // opFetch is the Op of every error Fetch returns.
@@ -40,8 +40,9 @@ type Client struct {
 	secrets   *secrets.Resolver
 	now       func() time.Time
 	maxBytes  int64
-	timeout   time.Duration
+	timeouts  resolvedTimeouts
 	userAgent string
+	tokens    tokenCache
 }
 
 // Option configures a Client.
@@ -83,10 +84,26 @@ func WithMaxBytes(n int64) Option {
 	return func(c *Client) { c.maxBytes = n }
 }
 
-// WithTimeout sets the per-request timeout for configs that set none
-// (default DefaultTimeout).
+// WithTimeout sets the total per-request timeout for configs that set none
+// (default DefaultTotalTimeout).
 func WithTimeout(d time.Duration) Option {
-	return func(c *Client) { c.timeout = d }
+	return func(c *Client) { c.timeouts.total = d }
+}
+
+// WithTimeouts sets the header, idle and total timeouts for configs that
+// set none; zero fields keep the defaults.
+func WithTimeouts(t Timeouts) Option {
+	return func(c *Client) {
+		if t.Header > 0 {
+			c.timeouts.header = time.Duration(t.Header)
+		}
+		if t.Idle > 0 {
+			c.timeouts.idle = time.Duration(t.Idle)
+		}
+		if t.Total > 0 {
+			c.timeouts.total = time.Duration(t.Total)
+		}
+	}
 }
 
 // WithUserAgent sets the User-Agent header (default DefaultUserAgent).
@@ -100,7 +117,7 @@ func NewClient(opts ...Option) *Client {
 		hc:        &http.Client{},
 		now:       time.Now,
 		maxBytes:  DefaultMaxBytes,
-		timeout:   DefaultTimeout,
+		timeouts:  resolvedTimeouts{header: DefaultHeaderTimeout, idle: DefaultIdleTimeout, total: DefaultTotalTimeout},
 		userAgent: DefaultUserAgent,
 	}
 	for _, o := range opts {
@@ -172,7 +189,9 @@ type position struct {
 
 // Fetch gets the page at cursor ("" = the first page) and returns its records
 // and the cursor of the next page. Every error is an *sferrors.Error carrying
-// the method and the redacted URL of the request.
+// the method and the redacted URL of the request. An OAuth2 access token the
+// API refuses (401) is replaced once and the request sent again; a second
+// 401 right after the refresh is unrecoverable.
 func (c *Client) Fetch(ctx context.Context, cfg Config, cursor string) (Page, error) {
 	if err := cfg.Validate(); err != nil {
 		return Page{}, fetchFailure(sferrors.InvalidRequest, cfg.URL, fmt.Errorf("invalid source configuration: %w", err))
@@ -181,41 +200,77 @@ func (c *Client) Fetch(ctx context.Context, cfg Config, cursor string) (Page, er
 	if err != nil {
 		return Page{}, fetchFailure(sferrors.InvalidRequest, cfg.URL, err)
 	}
-	reqURL := pos.url.String()
-	timeout, maxBytes := c.limits(cfg)
-	rctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	req, ferr := c.newRequest(rctx, cfg, pos)
-	if ferr != nil {
+	page, used, ferr := c.fetchOnce(ctx, cfg, pos, cursor, "")
+	if ferr == nil {
+		return page, nil
+	}
+	if ferr.Status != http.StatusUnauthorized || used == "" {
 		return Page{}, ferr
 	}
+	page, _, ferr = c.fetchOnce(ctx, cfg, pos, cursor, used)
+	if ferr == nil {
+		return page, nil
+	}
+	if ferr.Status == http.StatusUnauthorized {
+		ferr.Err = fmt.Errorf("the API refused a freshly fetched access token too (401 right after a token refresh): %w", errOrStatus(ferr.Err))
+	}
+	return Page{}, ferr
+}
 
+// errOrStatus is err, or a placeholder when the error had no cause.
+func errOrStatus(err error) error {
+	if err == nil {
+		return errors.New("unauthorized")
+	}
+	return err
+}
+
+// fetchOnce sends one request for pos. stale is an OAuth2 access token the
+// API refused, to be replaced; used is the access token sent ("" when the
+// source has no OAuth2 authentication).
+func (c *Client) fetchOnce(ctx context.Context, cfg Config, pos position, cursor, stale string) (page Page, used string, e *sferrors.Error) {
+	reqURL := pos.url.String()
+	t, maxBytes := c.timeoutsFor(cfg), c.maxBytes
+	if cfg.MaxBytes > 0 {
+		maxBytes = cfg.MaxBytes
+	}
+	used, ferr := c.accessToken(ctx, cfg, pos, t, stale)
+	if ferr != nil {
+		return Page{}, "", ferr
+	}
+	g := newGuard(ctx, t)
+	defer g.close()
+	req, ferr := c.newRequest(g.ctx, cfg, pos, used)
+	if ferr != nil {
+		return Page{}, used, ferr
+	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
-		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+		return Page{}, used, c.transportError(ctx, g, err, reqURL)
 	}
 	defer resp.Body.Close()
+	g.headers()
+	finalURL := publicURL(cfg, resp.Request.URL)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return Page{}, c.statusError(resp)
+		return Page{}, used, c.statusError(resp, finalURL)
 	}
-
 	if resp.ContentLength > maxBytes {
-		return Page{}, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body of %d bytes exceeds the cap of %d bytes (max_body_bytes)", resp.ContentLength, maxBytes))
+		return Page{}, used, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body of %d bytes exceeds the cap of %d bytes (max_body_bytes)", resp.ContentLength, maxBytes))
 	}
-	body, err := readBody(resp.Body, resp.ContentLength, maxBytes)
+	body, err := readBody(g.body(resp.Body), resp.ContentLength, maxBytes)
 	if err != nil {
-		return Page{}, c.transportError(ctx, rctx, timeout, err, reqURL)
+		return Page{}, used, c.transportError(ctx, g, err, reqURL)
 	}
 	if int64(len(body)) > maxBytes {
-		return Page{}, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body exceeds the cap of %d bytes (max_body_bytes)", maxBytes))
+		return Page{}, used, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("response body exceeds the cap of %d bytes (max_body_bytes)", maxBytes))
 	}
-
-	page, perr := parsePage(cfg, pos, cursor, resp.Request.URL, resp.Header, body)
+	page, perr := parsePage(cfg, pos, cursor, finalURL, resp.Header, body)
 	if perr != nil {
 		perr.Op, perr.Method, perr.URL = opFetch, http.MethodGet, sferrors.Redact(reqURL)
-		return Page{}, perr
+		return Page{}, used, perr
 	}
-	return page, nil
+	page.Next = publicCursor(cfg, page.Next)
+	return page, used, nil
 }
 
 // fetchFailure is an error of Fetch for a request to rawURL, which it redacts.
@@ -225,26 +280,12 @@ func fetchFailure(class sferrors.Class, rawURL string, err error) *sferrors.Erro
 	}
 }
 
-// limits returns the request timeout and body cap for cfg: its own where it
-// sets them, the Client's otherwise.
-func (c *Client) limits(cfg Config) (time.Duration, int64) {
-	timeout := c.timeout
-	if cfg.Timeout > 0 {
-		timeout = time.Duration(cfg.Timeout)
-	}
-	maxBytes := c.maxBytes
-	if cfg.MaxBytes > 0 {
-		maxBytes = cfg.MaxBytes
-	}
-	return timeout, maxBytes
-}
-
-// newRequest builds the GET for pos. Configured headers go only to the
-// configured origin, their ${NAME} references resolved for the request's
-// host through the operator's bindings (a refused one fails the request
-// before anything is sent); the reqInfo in the request's context lets
-// checkRedirect strip them if a redirect leaves it.
-func (c *Client) newRequest(ctx context.Context, cfg Config, pos position) (*http.Request, *sferrors.Error) {
+// newRequest builds the GET for pos. Configured headers and authentication
+// go only to the configured origin, their ${NAME} references resolved for
+// the request's host through the operator's bindings (a refused one fails
+// the request before anything is sent); the reqInfo in the request's
+// context lets checkRedirect strip them if a redirect leaves it.
+func (c *Client) newRequest(ctx context.Context, cfg Config, pos position, accessToken string) (*http.Request, *sferrors.Error) {
 	reqURL := pos.url.String()
 	base, _ := url.Parse(cfg.URL) // valid: checked by Validate
 	info := &reqInfo{origin: origin(base)}
@@ -259,27 +300,122 @@ func (c *Client) newRequest(ctx context.Context, cfg Config, pos position) (*htt
 	}
 	host := secrets.URLHost(pos.url)
 	for name, value := range cfg.Headers {
-		v, err := c.secrets.Expand(value, host)
-		var se *secrets.Error
-		switch {
-		case errors.As(err, &se):
-			// Not the operator's to send there: nothing is sent.
-			return nil, fetchFailure(sferrors.InvalidRequest, reqURL, fmt.Errorf("header %s: %w", name, err))
-		case err != nil:
-			return nil, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("header %s: %w", name, err))
-		case hasControl(v):
-			return nil, fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("header %s: its value, references resolved, holds a control character, not allowed in a header", name))
+		v, ferr := c.credential("header "+name, value, host, reqURL)
+		if ferr != nil {
+			return nil, ferr
 		}
 		req.Header.Set(name, v)
 		info.names = append(info.names, name)
 	}
-	return req, nil
+	return req, c.authenticate(req, cfg.Auth, host, accessToken)
+}
+
+// credential resolves a configured value's references for host; what
+// refers to refs, a header or an auth field.
+func (c *Client) credential(what, value, host, reqURL string) (string, *sferrors.Error) {
+	v, err := c.secrets.Expand(value, host)
+	var se *secrets.Error
+	switch {
+	case errors.As(err, &se):
+		// Not the operator's to send there: nothing is sent.
+		return "", fetchFailure(sferrors.InvalidRequest, reqURL, fmt.Errorf("%s: %w", what, err))
+	case err != nil:
+		return "", fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("%s: %w", what, err))
+	case hasControl(v):
+		return "", fetchFailure(sferrors.Unrecoverable, reqURL, fmt.Errorf("%s: its value, references resolved, holds a control character, not allowed in a header", what))
+	}
+	return v, nil
+}
+
+// authenticate adds a's credential to req, sent to the configured origin:
+// a bearer token, the OAuth2 access token (fetched before the request), or
+// the API key query parameter, added to this request's URL only.
+func (c *Client) authenticate(req *http.Request, a *Auth, host, accessToken string) *sferrors.Error {
+	if a == nil {
+		return nil
+	}
+	reqURL := req.URL.String()
+	switch a.Type {
+	case AuthBearer:
+		v, ferr := c.credential("auth.token", a.Token, host, reqURL)
+		if ferr != nil {
+			return ferr
+		}
+		req.Header.Set("Authorization", "Bearer "+v)
+	case AuthOAuth2ClientCredentials:
+		if hasControl(accessToken) {
+			return fetchFailure(sferrors.Unrecoverable, a.TokenURL, errors.New("token endpoint: the access token holds a control character"))
+		}
+		req.Header.Set("Authorization", "Bearer "+accessToken)
+	case AuthAPIKeyQuery:
+		v, ferr := c.credential("auth.value", a.Value, host, reqURL)
+		if ferr != nil {
+			return ferr
+		}
+		req.URL.RawQuery = setQuery(req.URL.RawQuery, a.Param, v)
+	}
+	return nil
+}
+
+// accessToken returns the OAuth2 access token for a request to pos ("" when
+// the source has no OAuth2 authentication or pos is on another origin,
+// which gets no credential), replacing stale, the one the API refused.
+func (c *Client) accessToken(ctx context.Context, cfg Config, pos position, t resolvedTimeouts, stale string) (string, *sferrors.Error) {
+	if cfg.Auth == nil || cfg.Auth.Type != AuthOAuth2ClientCredentials {
+		return "", nil
+	}
+	base, _ := url.Parse(cfg.URL) // valid: checked by Validate
+	if origin(pos.url) != origin(base) {
+		return "", nil
+	}
+	return c.oauthToken(ctx, cfg.Auth, t, stale)
+}
+
+// publicURL is u without the API key query parameter a worker added: what
+// error messages, next-page resolution and cursors may see.
+func publicURL(cfg Config, u *url.URL) *url.URL {
+	if cfg.Auth == nil || cfg.Auth.Type != AuthAPIKeyQuery || !strings.Contains(u.RawQuery, cfg.Auth.Param) {
+		return u
+	}
+	cp := *u
+	cp.RawQuery = dropQuery(cp.RawQuery, cfg.Auth.Param)
+	return &cp
+}
+
+// publicCursor drops the API key query parameter from a next-page URL
+// (an API may echo it in its links): cursors enter workflow history, and
+// the worker adds the key again at request time.
+func publicCursor(cfg Config, next string) string {
+	if next == "" || cfg.Auth == nil || cfg.Auth.Type != AuthAPIKeyQuery {
+		return next
+	}
+	if p := cfg.Pagination.Type; p != PaginationNextURL && p != PaginationLinkHeader {
+		return next
+	}
+	u, err := url.Parse(next)
+	if err != nil {
+		return next
+	}
+	return publicURL(cfg, u).String()
+}
+
+// dropQuery removes every value of key from a raw query, keeping the rest
+// as written.
+func dropQuery(rawQuery, key string) string {
+	var parts []string
+	for part := range strings.SplitSeq(rawQuery, "&") {
+		k, _, _ := strings.Cut(part, "=")
+		if dk, err := url.QueryUnescape(k); part == "" || (err == nil && dk == key) {
+			continue
+		}
+		parts = append(parts, part)
+	}
+	return strings.Join(parts, "&")
 }
 
 // statusError classifies a response with a non-2xx status from its status,
 // headers and the start of its body.
-func (c *Client) statusError(resp *http.Response) *sferrors.Error {
-	finalURL := resp.Request.URL
+func (c *Client) statusError(resp *http.Response, finalURL *url.URL) *sferrors.Error {
 	excerpt, _ := io.ReadAll(io.LimitReader(resp.Body, errorBodyLimit))
 	e := sferrors.FromResponse(http.MethodGet, finalURL.String(), resp.StatusCode, resp.Header, excerpt, c.now())
 	if e == nil {
@@ -295,15 +431,16 @@ func (c *Client) statusError(resp *http.Response) *sferrors.Error {
 }
 
 // transportError classifies a failure to send the request or read the
-// response. The *url.Error wrapper is dropped: its message holds the full
-// URL, query secrets included.
-func (c *Client) transportError(ctx, rctx context.Context, timeout time.Duration, err error, reqURL string) *sferrors.Error {
+// response, naming the timeout that cut it if one did. The *url.Error
+// wrapper is dropped: its message holds the full URL, query secrets
+// included.
+func (c *Client) transportError(ctx context.Context, g *guard, err error, reqURL string) *sferrors.Error {
 	var e *sferrors.Error
-	switch {
+	switch te := g.cut(); {
 	case ctx.Err() != nil:
 		e = sferrors.Classify(ctx.Err())
-	case errors.Is(rctx.Err(), context.DeadlineExceeded):
-		e = &sferrors.Error{Class: sferrors.Transient, Err: fmt.Errorf("request timed out after %s: %w", timeout, context.DeadlineExceeded)}
+	case te != nil:
+		e = &sferrors.Error{Class: sferrors.Transient, Err: te}
 	case errors.Is(err, errTooManyRedirects):
 		e = &sferrors.Error{Class: sferrors.InvalidRequest, Err: errTooManyRedirects}
 	default:

@@ -41,7 +41,9 @@ type Config struct {
 	Records    string            `json:"records" yaml:"records"`                     // body path of the records array; "" = the body is the array
 	Key        string            `json:"key" yaml:"key"`                             // path of the record key inside a record
 	Pagination Pagination        `json:"pagination" yaml:"pagination"`
-	Timeout    Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`               // per request; default 30s
+	Timeout    Duration          `json:"timeout,omitempty" yaml:"timeout,omitempty"`               // total per request (older name of Timeouts.Total)
+	Timeouts   Timeouts          `json:"timeouts,omitzero" yaml:"timeouts,omitempty"`              // header, idle and total timeouts; defaults 30s, 30s, 2m
+	Auth       *Auth             `json:"auth,omitempty" yaml:"auth,omitempty"`                     // how requests authenticate; nil: headers only
 	MaxBytes   int64             `json:"max_body_bytes,omitempty" yaml:"max_body_bytes,omitempty"` // response size cap; default 32 MiB
 }
 

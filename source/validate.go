@@ -48,8 +48,14 @@ func (c Config) Validate() error {
 	v.checkRecordPaths(c.Records, c.Key)
 	v.checkPaginationType(c.Pagination)
 	v.checkPaginationFields(c.Pagination)
-	if c.Timeout < 0 {
-		v.add("timeout", "negative timeout %s", time.Duration(c.Timeout))
+	v.checkTimeouts(c)
+	v.checkAuth(c.Auth, c.URL)
+	if c.Auth != nil && c.Auth.Type != AuthAPIKeyQuery {
+		for name := range c.Headers {
+			if strings.EqualFold(name, "Authorization") {
+				v.add("headers."+name, "set by auth (type %s): remove one of them", c.Auth.Type)
+			}
+		}
 	}
 	if c.MaxBytes < 0 {
 		v.add("max_body_bytes", "negative size cap %d", c.MaxBytes)
@@ -209,4 +215,20 @@ func validHeaderName(name string) bool {
 func checkHeaderValue(value string) error {
 	_, err := expandEnv(value, func(string) (string, bool) { return "", true })
 	return err
+}
+
+// checkTimeouts wants non-negative timeouts, and timeout (the older name of
+// timeouts.total) and timeouts.total not both set.
+func (v *ValidationError) checkTimeouts(c Config) {
+	for _, f := range []struct {
+		field string
+		d     Duration
+	}{{"timeout", c.Timeout}, {"timeouts.header", c.Timeouts.Header}, {"timeouts.idle", c.Timeouts.Idle}, {"timeouts.total", c.Timeouts.Total}} {
+		if f.d < 0 {
+			v.add(f.field, "negative timeout %s", time.Duration(f.d))
+		}
+	}
+	if c.Timeout > 0 && c.Timeouts.Total > 0 {
+		v.add("timeouts.total", "timeout is the older name of timeouts.total: set one of them")
+	}
 }

@@ -331,11 +331,14 @@ func (d *demo) supersede(ctx context.Context, id string) (int, bool) {
 // demoRate is a demo dataset's declared request budget. A dataset the API
 // limits gets twice the API's rate, so that the API answers 429 and the
 // worker's freeze-and-back-off shows; the others get a generous budget.
+// The demo API limits each dataset on its own, so each has its own key
+// although all send the same token (README §Authentication, timeouts and
+// shared budgets).
 func demoRate(spec demoapi.DatasetSpec) config.RateLimit {
 	if spec.RPS > 0 {
-		return config.RateLimit{RPS: 2 * spec.RPS, Burst: max(spec.Burst, 1)}
+		return config.RateLimit{RPS: 2 * spec.RPS, Burst: max(spec.Burst, 1), Key: spec.ID}
 	}
-	return config.RateLimit{RPS: 50, Burst: 5}
+	return config.RateLimit{RPS: 50, Burst: 5, Key: spec.ID}
 }
 
 // follow shows progress until every sync ends or an interrupt comes.

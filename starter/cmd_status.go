@@ -114,6 +114,7 @@ func statusRows(s statusJSON) [][]string {
 		add("closed", fmt.Sprintf("%s (after %s)", fmtTime(st.CloseTime), fmtDuration(st.Duration())))
 	}
 	if p := st.Progress; p != nil {
+		add("rate-limit key", p.RateLimitKey)
 		add("progress", fmt.Sprintf("%d records, %d pages, %d retries, %d rate-limit waits, %.1f req/s, run %d",
 			p.Records, p.Pages, p.Retries, p.RateLimitWaits, p.Rate, p.Runs))
 		if !p.Window.IsZero() && st.Result == nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/syncflow/syncflow/ratelimit/fairness"
 	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -161,6 +162,7 @@ func (r *runner) bindSecrets() error {
 			if err := bindURL(b, ds.Source.URL, ds.Source.Headers); err != nil {
 				return fmt.Errorf("config %s: dataset %s: %w", r.o.configPath, ds.ID, err)
 			}
+			bindAuth(b, ds.Source)
 		}
 	}
 	if host := secrets.DSNHost(r.dsn); host != "" {
@@ -197,6 +199,27 @@ func bindURL(b secrets.Bindings, rawURL string, headers map[string]string) error
 		}
 	}
 	return nil
+}
+
+// bindAuth binds the ${NAME}s of a dataset's auth block: the bearer token
+// and API key to its URL's host, an OAuth2 client's ID and secret to its
+// token URL's host.
+func bindAuth(b secrets.Bindings, src source.Config) {
+	if src.Auth == nil {
+		return
+	}
+	if u, err := url.Parse(src.URL); err == nil {
+		if host, err := secrets.Host(u.Host); err == nil {
+			for _, name := range src.Auth.APIHostRefs() {
+				b.Add(name, host)
+			}
+		}
+	}
+	if host, names := src.Auth.TokenHostRefs(); host != "" {
+		for _, name := range names {
+			b.Add(name, host)
+		}
+	}
 }
 
 // serveMetrics serves metrics and health on --metrics, unless disabled.

@@ -132,6 +132,10 @@ type Progress struct {
 	// RateLimitedWait is the task's total rate-limited wait so far
 	// (bounded by SyncOptions.MaxRateLimitWait).
 	RateLimitedWait time.Duration `json:"rate_limited_wait,omitempty"`
+	// RateLimitKey is the dataset's effective rate-limit key
+	// (config.Dataset.LimitKey): its budget, shared with every dataset of
+	// the key.
+	RateLimitKey string `json:"rate_limit_key,omitempty"`
 }
 
 // SyncWorkflow copies one dataset from its source into the sink, page by
@@ -206,7 +210,8 @@ func newSyncRun(ctx workflow.Context, in SyncInput) *syncRun {
 // resume starts the task's progress where the previous run left it (its
 // carry), or at the start of a new generation named by this run.
 func (r *syncRun) resume() {
-	r.p = Progress{TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Running, Started: workflow.Now(r.ctx), Runs: 1}
+	r.p = Progress{TaskID: r.in.TaskID, DatasetID: r.in.Dataset.ID, State: task.Running, Started: workflow.Now(r.ctx), Runs: 1,
+		RateLimitKey: r.in.Dataset.LimitKey()}
 	if c := r.in.Carry; c != nil {
 		r.p.Position, r.p.Counters, r.p.Started, r.p.Runs = c.Position, c.Counters, c.Started, c.Runs+1
 		r.p.Retries = r.p.Counters.Retries()
