@@ -262,7 +262,9 @@ type pageSync struct {
 	pos      task.Position
 	res      SyncPagesResult
 	ahead    <-chan fetched
-	repeats  repeatDetector // pages served again (repeat.go)
+	repeats  repeatDetector  // pages served again (repeat.go)
+	cfg      source.Config   // the source, with the incremental filter of the run (incremental.go)
+	deletes  sink.DeleteMode // what the completing commit does to records not seen
 	// escalations counts the escalating rate-limit answers in a row of
 	// the current page (waits.go).
 	escalations int32
@@ -301,7 +303,10 @@ func (s *pageSync) resume() (task.Position, error) {
 	if ok {
 		from = append(from, cp.Position)
 	}
-	pos := task.Furthest(from...)
+	pos, e := s.startIncremental(task.Furthest(from...))
+	if e != nil {
+		return task.Position{}, s.fail(e)
+	}
 	s.tries = newPageTries(s.res.Attempt, s.in, hb, pos)
 	return pos, nil
 }
@@ -349,7 +354,7 @@ func (s *pageSync) fetch(cursor string) <-chan fetched {
 			ch <- fetched{waitErr: err}
 			return
 		}
-		p, err := s.a.Source.Fetch(s.fctx, s.in.Dataset.Source, cursor)
+		p, err := s.a.Source.Fetch(s.fctx, s.cfg, cursor)
 		ch <- fetched{page: p, err: err}
 	}()
 	return ch
@@ -414,7 +419,12 @@ func (s *pageSync) commit(page source.Page) error {
 	if e := s.repeats.check(s.in.Dataset.Source.Pagination, s.pos, page); e != nil {
 		return s.fail(e)
 	}
+	highest, e := s.pageMark(page.Records)
+	if e != nil {
+		return s.fail(e)
+	}
 	next := s.pos.Advance(page.Next, page.Done, len(page.Records))
+	next.Window.To = task.MaxMark(s.pos.Window.To, highest)
 	s.fetchAhead(next)
 	if err := s.snk.Commit(s.ctx, s.checkpoint(next), page.Records); err != nil {
 		if s.ctx.Err() != nil {
@@ -470,6 +480,7 @@ func (s *pageSync) checkpoint(next task.Position) sink.Checkpoint {
 	}
 	return sink.Checkpoint{
 		TaskID: s.in.TaskID, DatasetID: s.in.Dataset.ID, Position: next, State: state, UpdatedAt: s.a.now(),
+		Incremental: s.incrementalField(), Deletes: s.deletes,
 	}
 }
 

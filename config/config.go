@@ -38,6 +38,13 @@ type Dataset struct {
 	// (`starter schedule apply`): a five-field cron expression in UTC, a
 	// descriptor such as @daily, or "@every DURATION" (ParseSchedule).
 	Schedule string `json:"schedule,omitempty" yaml:"schedule,omitempty"`
+	// Incremental, when set, makes each run read only what changed since
+	// the last completed run (see Incremental).
+	Incremental *Incremental `json:"incremental,omitempty" yaml:"incremental,omitempty"`
+	// Deletes is what a completed full run does to the records it did not
+	// see: DeletesKeep (default, ""), DeletesMark or DeletesDelete. Not with
+	// Incremental: a filtered read cannot tell a delete.
+	Deletes string `json:"deletes,omitempty" yaml:"deletes,omitempty"`
 }
 
 // LimitKey returns the rate-limit key of the dataset: rate_limit.key when

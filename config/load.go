@@ -244,6 +244,9 @@ func (f *File) validate(d *decoder) {
 		d.checkRateLimit(p, ds.RateLimit)
 		d.checkSharedKey(p, ds, keyFirst)
 		d.checkSchedule(p, ds)
+		for _, ip := range incrementalProblems(ds) {
+			d.addAt(p, ip.field, "%s", ip.msg)
+		}
 		if d.broken[p+".source"] {
 			continue
 		}

@@ -33,7 +33,7 @@
 //
 // # Tables
 //
-// Both destinations hold the same two tables, created on first use:
+// Both destinations hold the same three tables, created on first use:
 //
 //	syncflow_records
 //	  dataset    TEXT NOT NULL          dataset ID
@@ -42,6 +42,13 @@
 //	  synced_at  TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL): last upsert
 //	  generation_started INTEGER / BIGINT  start (Unix ns) of the generation of the
 //	             last upsert, 0 = unknown (schema version 2)
+//	  deleted_at TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL), NULL = live:
+//	             set by a completed full run of deletes: mark (or a first miss of
+//	             a confirmed delete) that did not see the record; an upsert clears
+//	             it (schema version 3)
+//	  deleted_by INTEGER / BIGINT       generation start of the run that set
+//	             deleted_at: a confirmed delete removes only records marked by
+//	             another (an earlier) completed run (schema version 3)
 //	  PRIMARY KEY (dataset, key)
 //
 //	syncflow_checkpoints
@@ -57,6 +64,21 @@
 //	  state      TEXT NOT NULL          running, completed, cancelled, failed
 //	  message    TEXT NOT NULL          why it failed or was cancelled
 //	  updated_at TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL)
+//	  window_from, window_to TEXT NOT NULL  the run's incremental window
+//	             (task.Window; '' for a full run; schema version 3)
+//
+//	syncflow_incremental                  (schema version 3)
+//	  dataset    TEXT PRIMARY KEY
+//	  field      TEXT NOT NULL          the record path the mark was read from
+//	  mark       TEXT NOT NULL          highest cursor value of completed runs
+//	  updated_at TEXT RFC 3339 UTC (SQLite) / TIMESTAMPTZ (PostgreSQL)
+//
+// The commit of a run's last page (Checkpoint.Completes) does, in its
+// transaction, what only a completed run does: it promotes the run's
+// Window.To to the dataset's mark (the greater of the two; IncrementalState)
+// and applies the dataset's DeleteMode to the records whose
+// generation_started is not the run's. Reset deletes a dataset's
+// checkpoints and mark (and records) in one transaction.
 //
 // A NUL character (U+0000) in a record key or in its data is stored as the
 // six characters `\u0000` by both drivers (PostgreSQL refuses NUL in TEXT
@@ -74,7 +96,7 @@
 // one-row table syncflow_schema (PostgreSQL); a database written by a newer
 // syncflow is refused rather than misread, an older one is migrated in place
 // when opened (version 1 to 2 adds the generation_started columns, default
-// 0).
+// 0; 2 to 3 the window columns, deleted_at and syncflow_incremental).
 //
 // # SQLite
 //

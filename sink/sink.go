@@ -84,8 +84,17 @@ type Checkpoint struct {
 	// generation, the cursor of the next page, the pages and records
 	// committed in the generation, and whether the source reported the end.
 	task.Position
-	State     task.State
-	Message   string    // why the task failed or was cancelled (SetState); Commit clears it
+	State   task.State
+	Message string // why the task failed or was cancelled (SetState); Commit clears it
+	// Incremental is the dataset's incremental field ("" for a full
+	// sync): the commit that completes the run promotes Window.To to the
+	// dataset's mark (IncrementalState), in the same transaction. Not stored
+	// in the checkpoint; Load leaves it empty.
+	Incremental string
+	// Deletes is what the commit that completes a full run does to the
+	// dataset's records the run did not see, in the same transaction. Not
+	// stored; Load leaves it empty.
+	Deletes   DeleteMode
 	UpdatedAt time.Time // set by the sink when the checkpoint is written (UTC)
 }
 
@@ -112,15 +121,16 @@ type Sink interface {
 	// SetState writes nothing and returns an error wrapping ErrSuperseded,
 	// so an older run's cleanup cannot relabel a newer run's checkpoint.
 	SetState(ctx context.Context, taskID, datasetID string, generationStarted time.Time, state task.State, message string) error
-	// Count returns the number of records stored for a dataset.
+	// Count returns the number of records stored for a dataset (marked
+	// deleted ones included).
 	Count(ctx context.Context, datasetID string) (int64, error)
-	// Reset forgets what the destination knows of a dataset's syncs: the
-	// checkpoints of every task of dataset (and any state kept with them),
-	// so that the next run of any of its tasks is a full one; with records
-	// true the dataset's records are deleted too. One transaction: all or
-	// nothing. Other datasets are left alone. Resetting a dataset the
-	// destination does not know is no error.
-	Reset(ctx context.Context, dataset string, records bool) error
+	// Incremental returns the incremental state of a dataset: the mark of
+	// its last completed incremental run; ok is false when there is none.
+	Incremental(ctx context.Context, datasetID string) (st IncrementalState, ok bool, err error)
+	// Reset clears the dataset's checkpoints and incremental state, in one
+	// transaction, so that its next run is a full one; with records it
+	// deletes the dataset's records too.
+	Reset(ctx context.Context, datasetID string, records bool) error
 	// Close releases the connection.
 	Close() error
 }
@@ -143,14 +153,6 @@ func CheckCommit(cp Checkpoint) (task.State, error) {
 		return "", fmt.Errorf("task %q: unknown state %q", cp.TaskID, state)
 	}
 	return state, nil
-}
-
-// CheckReset validates the arguments of Reset, for every driver alike.
-func CheckReset(dataset string) error {
-	if dataset == "" {
-		return errors.New("reset needs a dataset ID")
-	}
-	return nil
 }
 
 // CheckSetState validates the arguments of SetState, for every driver alike.

@@ -117,6 +117,9 @@ func statusRows(s statusJSON) [][]string {
 		add("rate-limit key", p.RateLimitKey)
 		add("progress", fmt.Sprintf("%d records, %d pages, %d retries, %d rate-limit waits, %.1f req/s, run %d",
 			p.Records, p.Pages, p.Retries, p.RateLimitWaits, p.Rate, p.Runs))
+		if !p.Window.IsZero() && st.Result == nil {
+			add("window", p.Window.String())
+		}
 		if !p.RateLimitedUntil.IsZero() {
 			add("rate limited", "until "+fmtTime(p.RateLimitedUntil))
 		}
@@ -131,6 +134,9 @@ func statusRows(s statusJSON) [][]string {
 	if r := st.Result; r != nil {
 		add("result", fmt.Sprintf("%s: %d records, %d pages, %d retries, %d rate-limit waits, %s, %d runs",
 			r.State, r.Records, r.Pages, r.Retries, r.RateLimitWaits, fmtDuration(r.Duration), r.Runs))
+		if !r.Window.IsZero() {
+			add("window", r.Window.String())
+		}
 	}
 	add("failure", st.Failure)
 	add("batch status", s.BatchError)

@@ -32,6 +32,9 @@ type Position struct {
 	// Done is set once the source reported the end. It is omitted when
 	// false, so that the structs that never carried it keep their payloads.
 	Done bool `json:"done,omitempty"`
+	// Window is the span of cursor values of an incremental run (zero for
+	// a full one); see Window.
+	Window Window `json:"window,omitzero"`
 }
 
 // Advance is the position after one more committed page of records records,
@@ -45,6 +48,7 @@ func (p Position) Advance(next string, done bool, records int) Position {
 		Done:              done,
 		Pages:             p.Pages + 1,
 		Records:           p.Records + int64(records),
+		Window:            p.Window,
 	}
 }
 

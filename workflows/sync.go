@@ -474,6 +474,9 @@ func updateDetails(ctx workflow.Context, p *Progress) {
 	if p.Rate > 0 {
 		s += fmt.Sprintf(", %.1f req/s", p.Rate)
 	}
+	if !p.Window.IsZero() {
+		s += ", incremental window " + p.Window.String()
+	}
 	if !p.RateLimitedUntil.IsZero() {
 		s += ", rate limited until " + p.RateLimitedUntil.UTC().Format(time.RFC3339)
 	}

@@ -36,7 +36,7 @@ const pgSchemaLock int64 = 0x73796e63666c6f77
 
 // pgSchemaVersion is the schema this code writes (table syncflow_schema).
 // pgMigrations[i] takes a database from version i to i+1.
-const pgSchemaVersion = 2
+const pgSchemaVersion = 3
 
 var pgMigrations = [][]string{
 	{
@@ -65,6 +65,7 @@ var pgMigrations = [][]string{
 		`ALTER TABLE syncflow_checkpoints ADD COLUMN IF NOT EXISTS generation_started BIGINT NOT NULL DEFAULT 0`,
 		`ALTER TABLE syncflow_records ADD COLUMN IF NOT EXISTS generation_started BIGINT NOT NULL DEFAULT 0`,
 	},
+	pgMigration3, // incremental windows and marks, deletion marks (incremental.go)
 }
 
 const (
@@ -76,7 +77,7 @@ const (
 		FROM unnest($2::text[], $3::text[]) WITH ORDINALITY AS r(key, data, ord)
 		ORDER BY r.key, r.ord DESC
 		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at,
-			generation_started = excluded.generation_started`
+			generation_started = excluded.generation_started, deleted_at = NULL`
 	// The page that ends a generation: the checkpoint's count becomes the
 	// number of distinct keys the generation wrote (ARCHITECTURE.md §Sink
 	// protocol).
@@ -87,13 +88,15 @@ const (
 	// row is locked either way, so concurrent attempts of a task serialise
 	// (and a waiting one re-checks the rule against the committed row).
 	pgUpsertCheckpoint = `INSERT INTO syncflow_checkpoints
-			(task_id, dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10)
+			(task_id, dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at,
+			window_from, window_to)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, '', $10, $11, $12)
 		ON CONFLICT (task_id) DO UPDATE SET
 			dataset = excluded.dataset, generation = excluded.generation,
 			generation_started = excluded.generation_started, cursor = excluded.cursor,
 			done = excluded.done, pages = excluded.pages, records = excluded.records,
-			state = excluded.state, message = '', updated_at = excluded.updated_at
+			state = excluded.state, message = '', updated_at = excluded.updated_at,
+			window_from = excluded.window_from, window_to = excluded.window_to
 		WHERE CASE WHEN syncflow_checkpoints.generation = excluded.generation
 			THEN syncflow_checkpoints.pages <= excluded.pages
 			ELSE excluded.generation_started = 0 OR syncflow_checkpoints.generation_started = 0
@@ -105,7 +108,8 @@ const (
 		ON CONFLICT (task_id) DO UPDATE SET
 			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at
 		WHERE $6::bigint = 0 OR syncflow_checkpoints.generation_started <= $6::bigint`
-	pgLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at
+	pgLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at,
+			window_from, window_to
 		FROM syncflow_checkpoints WHERE task_id = $1`
 	pgCount = `SELECT count(*) FROM syncflow_records WHERE dataset = $1`
 )
@@ -229,6 +233,9 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 			return fmt.Errorf("postgres commit task %q: count the generation's records: %w", cp.TaskID, err)
 		}
 	}
+	if err := completeRun(ctx, tx, cp, started, now); err != nil {
+		return err
+	}
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres commit task %q: %w", cp.TaskID, err)
 	}
@@ -239,7 +246,7 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 // (sink.Refused: stale or superseded).
 func writeCheckpoint(ctx context.Context, tx pgx.Tx, cp sink.Checkpoint, state task.State, started int64, now time.Time) error {
 	tag, err := tx.Exec(ctx, pgUpsertCheckpoint, cp.TaskID, cp.DatasetID, cp.Generation, started,
-		cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
+		cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now, cp.Window.From, cp.Window.To)
 	if err != nil {
 		return fmt.Errorf("postgres commit task %q: write checkpoint: %w", cp.TaskID, err)
 	}
@@ -263,7 +270,7 @@ func (p *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 	var state string
 	var started int64
 	err = p.pool.QueryRow(ctx, pgLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &started, &cp.Cursor,
-		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &cp.UpdatedAt)
+		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &cp.UpdatedAt, &cp.Window.From, &cp.Window.To)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sink.Checkpoint{}, false, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net/url"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 
@@ -176,4 +177,37 @@ func TestPostgresMigratesVersion1(t *testing.T) {
 	assert.Equal(t, int64(0), startOf("k-0"))
 	sinktest.CheckMigratedVersion1(t, s, storedData)
 	assert.Equal(t, sinktest.MigratedStart.UnixNano(), startOf("k-1"), "a record names the generation start that wrote it")
+}
+
+// markedRecord is the contract's sinktest.MarkReader.
+func markedRecord(ctx context.Context, s sink.Sink, datasetID, key string) (bool, bool, error) {
+	p := s.(*Sink)
+	var marked bool
+	err := p.pool.QueryRow(ctx, `SELECT deleted_at IS NOT NULL FROM syncflow_records WHERE dataset = $1 AND key = $2`, datasetID, key).Scan(&marked)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, false, nil
+	}
+	return marked, err == nil, err
+}
+
+func TestPostgresIncrementalContract(t *testing.T) {
+	sinktest.RunIncremental(t, openPostgresForTest, storedData, markedRecord)
+}
+
+// A database of schema version 2 is migrated in place to 3 (see
+// sinktest.CheckMigratedVersion2).
+func TestPostgresMigratesVersion2(t *testing.T) {
+	dsn := postgresDSNFor(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	stmts := append(append(slices.Clone(pgV1), pgMigrations[1]...), `UPDATE syncflow_schema SET version = 2`)
+	for _, stmt := range stmts {
+		_, err = conn.Exec(t.Context(), stmt)
+		require.NoError(t, err)
+	}
+	require.NoError(t, conn.Close(t.Context()))
+	s, err := Open(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { assert.NoError(t, s.Close()) })
+	sinktest.CheckMigratedVersion2(t, s, markedRecord)
 }

@@ -32,7 +32,7 @@ const (
 
 // sqliteSchemaVersion is the schema this code writes (PRAGMA user_version).
 // sqliteMigrations[i] takes a database from version i to i+1.
-const sqliteSchemaVersion = 2
+const sqliteSchemaVersion = 3
 
 var sqliteMigrations = [][]string{
 	{
@@ -61,13 +61,14 @@ var sqliteMigrations = [][]string{
 		`ALTER TABLE syncflow_checkpoints ADD COLUMN generation_started INTEGER NOT NULL DEFAULT 0`,
 		`ALTER TABLE syncflow_records ADD COLUMN generation_started INTEGER NOT NULL DEFAULT 0`,
 	},
+	sqliteMigration3, // incremental windows and marks, deletion marks (incremental.go)
 }
 
 const (
 	sqliteUpsertRecord = `INSERT INTO syncflow_records (dataset, key, data, synced_at, generation_started)
 		VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (dataset, key) DO UPDATE SET data = excluded.data, synced_at = excluded.synced_at,
-			generation_started = excluded.generation_started`
+			generation_started = excluded.generation_started, deleted_at = NULL`
 	// The records of the page that ends a generation: the checkpoint's
 	// count becomes the number of distinct keys the generation wrote
 	// (ARCHITECTURE.md §Sink protocol).
@@ -78,13 +79,15 @@ const (
 	// stored checkpoint is of the same generation and further on, or of a
 	// generation that started later (both starts known, non-zero).
 	sqliteUpsertCheckpoint = `INSERT INTO syncflow_checkpoints
-			(task_id, dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?)
+			(task_id, dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at,
+			window_from, window_to)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?)
 		ON CONFLICT (task_id) DO UPDATE SET
 			dataset = excluded.dataset, generation = excluded.generation,
 			generation_started = excluded.generation_started, cursor = excluded.cursor,
 			done = excluded.done, pages = excluded.pages, records = excluded.records,
-			state = excluded.state, message = '', updated_at = excluded.updated_at
+			state = excluded.state, message = '', updated_at = excluded.updated_at,
+			window_from = excluded.window_from, window_to = excluded.window_to
 		WHERE CASE WHEN syncflow_checkpoints.generation = excluded.generation
 			THEN syncflow_checkpoints.pages <= excluded.pages
 			ELSE excluded.generation_started = 0 OR syncflow_checkpoints.generation_started = 0
@@ -96,7 +99,8 @@ const (
 		ON CONFLICT (task_id) DO UPDATE SET
 			state = excluded.state, message = excluded.message, updated_at = excluded.updated_at
 		WHERE ?6 = 0 OR syncflow_checkpoints.generation_started <= ?6`
-	sqliteLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at
+	sqliteLoad = `SELECT dataset, generation, generation_started, cursor, done, pages, records, state, message, updated_at,
+			window_from, window_to
 		FROM syncflow_checkpoints WHERE task_id = ?`
 	sqliteCount = `SELECT count(*) FROM syncflow_records WHERE dataset = ?`
 )
@@ -265,6 +269,9 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 			return fmt.Errorf("sqlite commit task %q: count the generation's records: %w", cp.TaskID, err)
 		}
 	}
+	if err := completeRun(ctx, tx, cp, started, now); err != nil {
+		return err
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlite commit task %q: %w", cp.TaskID, err)
 	}
@@ -275,7 +282,7 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 // (sink.Refused: stale or superseded).
 func writeCheckpoint(ctx context.Context, tx *sql.Tx, cp sink.Checkpoint, state task.State, started int64, now string) error {
 	res, err := tx.ExecContext(ctx, sqliteUpsertCheckpoint, cp.TaskID, cp.DatasetID, cp.Generation, started,
-		cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now)
+		cp.Cursor, cp.Done, cp.Pages, cp.Records, string(state), now, cp.Window.From, cp.Window.To)
 	if err != nil {
 		return fmt.Errorf("sqlite commit task %q: write checkpoint: %w", cp.TaskID, err)
 	}
@@ -303,7 +310,7 @@ func (s *Sink) Load(ctx context.Context, taskID string) (_ sink.Checkpoint, _ bo
 	var state, updated string
 	var started int64
 	err = s.r.QueryRowContext(ctx, sqliteLoad, taskID).Scan(&cp.DatasetID, &cp.Generation, &started, &cp.Cursor,
-		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &updated)
+		&cp.Done, &cp.Pages, &cp.Records, &state, &cp.Message, &updated, &cp.Window.From, &cp.Window.To)
 	if errors.Is(err, sql.ErrNoRows) {
 		return sink.Checkpoint{}, false, nil
 	}
