@@ -42,7 +42,12 @@ func (r *Registry) Strained(key string) {
 	defer k.mu.Unlock()
 	now := r.opts.Now()
 	k.strains++
-	if k.ctl.throttled(now) {
+	// A gentler cut than a refusal's (an overloaded server, not a limit
+	// found), at most once per congestion event. Not while an undeclared
+	// key is still in slow start: its rate is not yet known, and cutting
+	// there would make the first random 5xx its plateau (an API failing 15 %
+	// of requests at random then took more than twice as long to sync).
+	if !k.ctl.slowStart && k.ctl.congested(now, true) {
 		k.apply(now)
 	}
 }

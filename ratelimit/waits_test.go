@@ -67,14 +67,14 @@ func TestStrainedCutsAndRecovers(t *testing.T) {
 	require.NoError(t, reg.Wait(ctx, "k", l))
 	reg.Strained("k")
 	st := reg.Status("k")
-	assert.InDelta(t, 9.0, st.Rate, 1e-9, "cut by Decrease")
+	assert.InDelta(t, 9.5, st.Rate, 1e-9, "cut by half as much as a refusal's Decrease")
 	assert.True(t, st.FrozenUntil.IsZero(), "no freeze")
 	assert.EqualValues(t, 1, st.Strains)
 	clock.now = clock.now.Add(6 * time.Second) // a new congestion event
 	require.NoError(t, reg.Wait(ctx, "k", l))
 	reg.Strained("k")
 	second := reg.Status("k").Rate
-	assert.Less(t, second, 9.0*0.9+1e-9, "again before recovery: cut harder")
+	assert.Less(t, second, 9.5*0.95+1e-9, "again before recovery: cut harder")
 	for range 10000 {
 		if reg.Status("k").Rate >= 10 {
 			break

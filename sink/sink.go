@@ -52,6 +52,12 @@ func StartFromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
+// CountMargin is how much earlier than a generation's start (the
+// workflow's clock) another task's commit (the worker's clock) still counts
+// as concurrent, so that a final distinct count is never taken while
+// another task of the dataset may have taken over keys.
+const CountMargin = time.Minute
+
 // Refused is the error of a Commit whose checkpoint write changed nothing,
 // given the stored checkpoint's generation, its start (Unix nanoseconds)
 // and pages: ErrSuperseded when the stored one is of another generation
@@ -110,7 +116,9 @@ type Sink interface {
 	// that ends the task (cp.Done, cp.GenerationStarted known) stores as the
 	// checkpoint's Records the number of distinct record keys the generation
 	// wrote, so pages that overlapped (an offset shifted by inserts) are not
-	// counted twice; Load reads it back.
+	// counted twice; Load reads it back. Only when no other task of the
+	// dataset committed since the generation started (less CountMargin):
+	// otherwise the summed count is kept.
 	Commit(ctx context.Context, cp Checkpoint, records []source.Record) error
 	// Load returns the checkpoint of a task; ok is false when there is none.
 	Load(ctx context.Context, taskID string) (cp Checkpoint, ok bool, err error)

@@ -81,9 +81,12 @@ const (
 	// The page that ends a generation: the checkpoint's count becomes the
 	// number of distinct keys the generation wrote (ARCHITECTURE.md §Sink
 	// protocol).
+	// Only when no other task of the dataset wrote since the generation
+	// started (less sink.CountMargin), as in SQLite.
 	pgCountWritten = `UPDATE syncflow_checkpoints SET records =
 			(SELECT count(*) FROM syncflow_records WHERE dataset = $1 AND generation_started = $2)
-		WHERE task_id = $3`
+		WHERE task_id = $3 AND NOT EXISTS (SELECT 1 FROM syncflow_checkpoints o
+			WHERE o.dataset = $1 AND o.task_id <> $3 AND o.updated_at >= $4)`
 	// The WHERE clause is the ordering rule, as in SQLite; the conflicting
 	// row is locked either way, so concurrent attempts of a task serialise
 	// (and a waiting one re-checks the rule against the committed row).
@@ -229,7 +232,7 @@ func (p *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		}
 	}
 	if cp.Done && started != 0 {
-		if _, err := tx.Exec(ctx, pgCountWritten, cp.DatasetID, started, cp.TaskID); err != nil {
+		if _, err := tx.Exec(ctx, pgCountWritten, cp.DatasetID, started, cp.TaskID, cp.GenerationStarted.Add(-sink.CountMargin)); err != nil {
 			return fmt.Errorf("postgres commit task %q: count the generation's records: %w", cp.TaskID, err)
 		}
 	}

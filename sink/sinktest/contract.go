@@ -117,11 +117,12 @@ func Run(t *testing.T, open Opener, read Reader) {
 
 // distinctCount: two pages that overlap by five keys, the second ending
 // the task, leave a checkpoint counting 15 records, not 20; a record an
-// earlier generation wrote (and this one did not) is not counted.
+// earlier generation of the task wrote (and this one did not) is not
+// counted. While another task of the dataset commits, the sum is kept.
 func (c contract) distinctCount(t *testing.T) {
 	s := c.open(t)
 	ctx := t.Context()
-	old := sink.Checkpoint{TaskID: "task-old", DatasetID: "shift", State: task.Completed,
+	old := sink.Checkpoint{TaskID: "task-1", DatasetID: "shift", State: task.Completed,
 		Position: task.Position{Generation: "g0", GenerationStarted: time.Unix(100, 0), Done: true, Pages: 1, Records: 1}}
 	require.NoError(t, s.Commit(ctx, old, []source.Record{{Key: "gone", Data: json.RawMessage(`{"id":"gone"}`)}}))
 	start := time.Unix(200, 0)
@@ -139,6 +140,18 @@ func (c contract) distinctCount(t *testing.T) {
 		Position: task.Position{Generation: "g2", Done: true, Pages: 1, Records: 4}}
 	require.NoError(t, s.Commit(ctx, unknown, MakePage("k", 2, "v1")))
 	assert.Equal(t, int64(4), mustLoad(t, s, "task-2").Records)
+	// Two tasks of one dataset at once: the later one's upserts take over
+	// keys, so neither final count is taken from the records.
+	now := time.Now()
+	for i, id := range []string{"task-a", "task-b"} {
+		cp := sink.Checkpoint{TaskID: id, DatasetID: "both",
+			Position: task.Position{Generation: id, GenerationStarted: now.Add(time.Duration(i) * time.Millisecond), Cursor: "1", Pages: 1, Records: 10}}
+		require.NoError(t, s.Commit(ctx, cp, MakePage("k", 10, id)))
+	}
+	doneA := sink.Checkpoint{TaskID: "task-a", DatasetID: "both", State: task.Completed,
+		Position: task.Position{Generation: "task-a", GenerationStarted: now, Done: true, Pages: 2, Records: 10}}
+	require.NoError(t, s.Commit(ctx, doneA, nil))
+	assert.Equal(t, int64(10), mustLoad(t, s, "task-a").Records, "task-b took over the keys; the sum is kept")
 }
 
 // nulCharacters: PostgreSQL refuses NUL in TEXT and \u0000 in JSONB; every

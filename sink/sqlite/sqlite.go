@@ -72,9 +72,13 @@ const (
 	// The records of the page that ends a generation: the checkpoint's
 	// count becomes the number of distinct keys the generation wrote
 	// (ARCHITECTURE.md §Sink protocol).
+	// Only when no other task of the dataset wrote since the generation
+	// started (less sink.CountMargin): another task's upserts take over
+	// the keys' generation start.
 	sqliteCountWritten = `UPDATE syncflow_checkpoints SET records =
 			(SELECT count(*) FROM syncflow_records WHERE dataset = ? AND generation_started = ?)
-		WHERE task_id = ?`
+		WHERE task_id = ? AND NOT EXISTS (SELECT 1 FROM syncflow_checkpoints o
+			WHERE o.dataset = ? AND o.task_id <> ? AND o.updated_at >= ?)`
 	// The WHERE clause is the ordering rule: no change (0 rows) when the
 	// stored checkpoint is of the same generation and further on, or of a
 	// generation that started later (both starts known, non-zero).
@@ -265,7 +269,8 @@ func (s *Sink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.
 		}
 	}
 	if cp.Done && started != 0 {
-		if _, err := tx.ExecContext(ctx, sqliteCountWritten, cp.DatasetID, started, cp.TaskID); err != nil {
+		if _, err := tx.ExecContext(ctx, sqliteCountWritten, cp.DatasetID, started, cp.TaskID,
+			cp.DatasetID, cp.TaskID, cp.GenerationStarted.Add(-sink.CountMargin).UTC().Format(timeLayout)); err != nil {
 			return fmt.Errorf("sqlite commit task %q: count the generation's records: %w", cp.TaskID, err)
 		}
 	}

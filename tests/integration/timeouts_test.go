@@ -122,10 +122,15 @@ type keyRecorder struct {
 }
 
 func (k *keyRecorder) Wait(ctx context.Context, key string, l ratelimit.Limit) error {
+	return k.WaitAtMost(ctx, key, l, 0)
+}
+
+// WaitAtMost is the bounded wait the activity calls.
+func (k *keyRecorder) WaitAtMost(ctx context.Context, key string, l ratelimit.Limit, limit time.Duration) error {
 	k.mu.Lock()
 	k.keys[key]++
 	k.mu.Unlock()
-	return k.Registry.Wait(ctx, key, l)
+	return k.Registry.WaitAtMost(ctx, key, l, limit)
 }
 
 func (k *keyRecorder) waits() map[string]int {
