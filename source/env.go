@@ -3,6 +3,8 @@ package source
 import (
 	"fmt"
 	"strings"
+
+	"github.com/syncflow/syncflow/secrets"
 )
 
 // expandEnv replaces every ${NAME} in a configured header value with the
@@ -33,7 +35,7 @@ func expandEnv(value string, getenv func(string) (string, bool)) (string, error)
 		}
 		name := rest[:j]
 		rest = rest[j+1:]
-		if !validEnvName(name) {
+		if !secrets.ValidName(name) {
 			return "", fmt.Errorf("invalid environment variable name %q in header value", name)
 		}
 		v, ok := getenv(name)
@@ -50,23 +52,6 @@ func expandEnv(value string, getenv func(string) (string, bool)) (string, error)
 	}
 	b.WriteString(rest)
 	return b.String(), nil
-}
-
-// validEnvName reports whether name is a portable environment variable name.
-func validEnvName(name string) bool {
-	if name == "" {
-		return false
-	}
-	for i := 0; i < len(name); i++ {
-		c := name[i]
-		switch {
-		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // hasControl reports whether s holds a character net/http refuses in a

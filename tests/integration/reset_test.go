@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"errors"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -28,15 +27,7 @@ func TestWorkflowResetInTheFirstRunKeepsTheGeneration(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker(workerOptions{})
 	src := newScriptedSource(t, 60, 10)
-	reached, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	src.onRequest = func(page, n int) {
-		if page == 3 && n == 0 {
-			close(reached)
-			<-release
-		}
-	}
+	reached := src.holdFirst(3)
 	ds := src.dataset("wf-reset", source.PaginationCursor)
 	run := e.startDefault("task-wf-reset", ds, workflows.SyncOptions{})
 	<-reached

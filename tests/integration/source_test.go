@@ -73,6 +73,21 @@ func (s *scriptedSource) script(page int, f ...fault) {
 	s.faults[page] = append(s.faults[page], f...)
 }
 
+// holdFirst holds the first request for page inside the source until the
+// end of the test; the returned channel is closed when it arrives.
+func (s *scriptedSource) holdFirst(page int) <-chan struct{} {
+	reached, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.t.Cleanup(func() { once.Do(func() { close(release) }) })
+	s.onRequest = func(p, n int) {
+		if p == page && n == 0 {
+			close(reached)
+			<-release
+		}
+	}
+	return reached
+}
+
 func (s *scriptedSource) log() []request {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -285,15 +285,7 @@ func TestActivityResetIsRetried(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker(workerOptions{})
 	src := newScriptedSource(t, 60, 10)
-	reached, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	src.onRequest = func(page, n int) {
-		if page == 3 && n == 0 {
-			close(reached)
-			<-release
-		}
-	}
+	reached := src.holdFirst(3)
 	ds := src.dataset("reset", source.PaginationCursor)
 	run := e.startDefault("task-reset", ds, workflows.SyncOptions{})
 
@@ -318,15 +310,7 @@ func TestActivityPauseIsRetried(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker(workerOptions{})
 	src := newScriptedSource(t, 60, 10)
-	reached, release := make(chan struct{}), make(chan struct{})
-	var once sync.Once
-	t.Cleanup(func() { once.Do(func() { close(release) }) })
-	src.onRequest = func(page, n int) {
-		if page == 3 && n == 0 {
-			close(reached)
-			<-release
-		}
-	}
+	reached := src.holdFirst(3)
 	ds := src.dataset("pause", source.PaginationCursor)
 	run := e.startDefault("task-pause", ds, workflows.SyncOptions{})
 	exec := &commonpb.WorkflowExecution{WorkflowId: run.GetID()}
