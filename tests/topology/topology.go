@@ -195,7 +195,9 @@ func (t *Topology) hostFile(s types.ServiceConfig, target string) (string, error
 	}
 	if re := t.addrs.rewrite(string(raw)); re != string(raw) {
 		cp := filepath.Join(t.opts.Dir, "files", s.Name+"-"+filepath.Base(host))
-		if err := os.WriteFile(cp, []byte(re), 0o644); err != nil {
+		// Written aside and renamed: two runs of a service started at once
+		// (two starters) must never read the file half written.
+		if err := writeAtomically(cp, []byte(re)); err != nil {
 			return "", err
 		}
 		if !t.copied[cp] {
@@ -288,4 +290,27 @@ func (t *Topology) runOneShot(ctx context.Context, s types.ServiceConfig) error 
 	}
 	t.track(s.Name, p)
 	return p.Wait(ctx)
+}
+
+// writeAtomically writes data to a temporary file of its own beside path,
+// then renames it over path.
+func writeAtomically(path string, data []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o644)
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		_ = os.Remove(f.Name())
+	}
+	return err
 }
