@@ -36,6 +36,8 @@ type gatedSource struct {
 	n        int
 	requests atomic.Int64
 	gated    atomic.Bool
+	mu       sync.Mutex
+	arrived  []time.Time   // of each request, for failure messages
 	blocked  chan struct{} // receives (if there is room) for each request that blocks
 	release  chan struct{}
 	once     sync.Once
@@ -48,6 +50,9 @@ func newGatedSource(n int) *gatedSource {
 }
 
 func (g *gatedSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	g.mu.Lock()
+	g.arrived = append(g.arrived, time.Now())
+	g.mu.Unlock()
 	g.requests.Add(1)
 	if g.gated.Load() {
 		select {
@@ -66,6 +71,17 @@ func (g *gatedSource) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{"data": recs, "next": ""})
+}
+
+// times are the arrival times of the requests so far.
+func (g *gatedSource) times() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]string, len(g.arrived))
+	for i, at := range g.arrived {
+		out[i] = at.Format("15:04:05.000")
+	}
+	return out
 }
 
 // open lets every request through from now on.
@@ -183,8 +199,8 @@ func TestScheduleFiresWithoutOverlapAndIsListed(t *testing.T) {
 	require.Len(t, st.Running, 1)
 	require.Equal(t, "skip", st.Overlap)
 	require.Equal(t, time.Minute, st.CatchupWindow)
-	require.EqualValues(t, 1, src.requests.Load(), "no second run reached the source")
 	first := st.Running[0]
+	requireOnlyRunReachedSource(t, ctx, w.c, first, src)
 	require.True(t, strings.HasPrefix(first, "sync-tickets-"), "the workflow ID %s shows the schedule", first)
 
 	// Listed by the temporal CLI, the Web UI's API and ListSchedules.
@@ -221,6 +237,21 @@ func TestScheduleFiresWithoutOverlapAndIsListed(t *testing.T) {
 	n, err := w.dest.Count(ctx, "tickets")
 	require.NoError(t, err)
 	require.EqualValues(t, 7, n, "upserted by key: no duplicates across runs")
+}
+
+// requireOnlyRunReachedSource checks that every request src received is
+// a try of the open run's SyncPages: one request per attempt (a retry of
+// the held page is the run's own, a second run would add one more).
+func requireOnlyRunReachedSource(t *testing.T, ctx context.Context, c client.Client, workflowID string, src *gatedSource) {
+	t.Helper()
+	d, err := c.DescribeWorkflowExecution(ctx, workflowID, "")
+	require.NoError(t, err)
+	require.Len(t, d.PendingActivities, 1, "the open run holds its page")
+	pa := d.PendingActivities[0]
+	require.Equal(t, "SyncPages", pa.GetActivityType().GetName())
+	require.EqualValues(t, pa.GetAttempt(), src.requests.Load(),
+		"no second run reached the source: requests at %v, the run's activity is at attempt %d (last failure: %v)",
+		src.times(), pa.GetAttempt(), pa.GetLastFailure())
 }
 
 // requireListedByCLI waits until `temporal schedule list` shows id, and
