@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	taskqueuepb "go.temporal.io/api/taskqueue/v1"
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
@@ -121,13 +122,19 @@ func TestApply(t *testing.T) {
 
 // The server holds back a key's activity tasks once the key's budget is
 // spent, while other keys' tasks go on. A workflow schedules two activities
-// of a key limited to MinKeyRate (0.1/s: after the first dispatch, the next
-// is due about 9 s later) and one of an unlisted key, all at once, on the
-// worker's own task queue (where the SDK asks for eager execution). Once
-// the unlisted one and one limited one have run, the other limited one is
-// still waiting in matching: its state is SCHEDULED, not STARTED.
-// (Timing: the test checks within well under the 9 s the key waits.) With
+// of a limited key and one of an unlisted key, all at once, on the worker's
+// own task queue (where the SDK asks for eager execution). Once the
+// unlisted one and one limited one have run, the other limited one is
+// still waiting in matching: its state is SCHEDULED, not STARTED. With
 // eager execution on, or fairness off, all three would start at once.
+//
+// The key gets the smallest weight Apply sets (MinKeyRate's, 0.001), and
+// the queue's default rate is then lowered from DefaultKeyRate to 1/s: the
+// key's rate, default × weight, is one dispatch per 1000 s (matching's
+// limiter lets the first go at once, the next about 999 s later), so the
+// held-back one cannot be dispatched while the test runs, however slow the
+// machine. (At MinKeyRate itself the next was due after 9 s, which a
+// loaded machine could reach before the check.)
 func TestServerLimitsDispatch(t *testing.T) {
 	ts := newServer(t)
 	c := ts.GetDefaultClient()
@@ -137,12 +144,24 @@ func TestServerLimitsDispatch(t *testing.T) {
 
 	const limited, free = "limited", "free"
 	require.NoError(t, fairness.Apply(ctx, c, ns, tq, map[string]float64{limited: fairness.MinKeyRate}))
+	const slowDefault = 1.0 // req/s: the limited key's rate becomes 0.001/s
+	_, err := c.WorkflowService().UpdateTaskQueueConfig(ctx, &workflowservice.UpdateTaskQueueConfigRequest{
+		Namespace: ns, Identity: "test", TaskQueue: tq, TaskQueueType: enumspb.TASK_QUEUE_TYPE_ACTIVITY,
+		UpdateFairnessKeyRateLimitDefault: &workflowservice.UpdateTaskQueueConfigRequest_RateLimitUpdate{
+			RateLimit: &taskqueuepb.RateLimit{RequestsPerSecond: slowDefault}, Reason: "test: a key budget no machine outruns",
+		},
+	})
+	require.NoError(t, err)
 	// The activity queue learns its configuration from the workflow queue's
 	// root partition, where the update is written, asynchronously: wait
 	// until it knows the limit before any activity task arrives.
-	cfg := waitConfig(ctx, t, c, ns, tq, func(cfg *taskqueuepb.TaskQueueConfig) bool { _, ok := fairness.KeyRate(cfg, limited); return ok })
+	want := slowDefault * fairness.MinKeyRate / fairness.DefaultKeyRate
+	cfg := waitConfig(ctx, t, c, ns, tq, func(cfg *taskqueuepb.TaskQueueConfig) bool {
+		rps, ok := fairness.KeyRate(cfg, limited)
+		return ok && math.Abs(rps-want) < 1e-6
+	})
 	rps, _ := fairness.KeyRate(cfg, limited)
-	require.InDelta(t, fairness.MinKeyRate, rps, 1e-6)
+	require.InDelta(t, want, rps, 1e-6)
 
 	ran := make(chan string, 3)
 	w := worker.New(c, tq, worker.Options{})
