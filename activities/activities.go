@@ -261,7 +261,7 @@ type pageSync struct {
 	tries    pageTries
 	pos      task.Position
 	res      SyncPagesResult
-	ahead    <-chan fetched
+	ahead    *pendingFetch
 	repeats  repeatDetector  // pages served again (repeat.go)
 	cfg      source.Config   // the source, with the incremental filter of the run (incremental.go)
 	deletes  sink.DeleteMode // what the completing commit does to records not seen
@@ -315,12 +315,13 @@ func (s *pageSync) resume() (task.Position, error) {
 // must return its progress now: its worker is stopping, or a rate limit
 // asks for a wait that belongs in the workflow.
 func (s *pageSync) step() (stop bool, err error) {
-	if s.isStopping() {
-		s.log.Info("worker stopping: returning after the last committed page", "pages", s.pos.Pages)
-		s.res.WorkerStopping = true
-		return true, nil
+	if s.isStopping() && s.ahead == nil {
+		return s.stopNow(), nil
 	}
-	r := s.awaitFetch()
+	r, stop := s.awaitFetch()
+	if stop {
+		return s.stopNow(), nil
+	}
 	if r.waitErr != nil {
 		return s.onWaitError(r.waitErr)
 	}
@@ -347,28 +348,43 @@ func (s *pageSync) isStopping() bool {
 
 // fetch waits for the key's rate limit, then fetches the page at cursor,
 // in the background.
-func (s *pageSync) fetch(cursor string) <-chan fetched {
+func (s *pageSync) fetch(cursor string) *pendingFetch {
 	ch := make(chan fetched, 1)
+	pf := &pendingFetch{ch: ch}
 	go func() {
 		if err := s.a.Limits.WaitAtMost(s.fctx, s.key, s.limit, s.waitBound()); err != nil {
 			ch <- fetched{waitErr: err}
 			return
 		}
+		if !pf.send() {
+			ch <- fetched{waitErr: context.Canceled} // dropped before its request went out
+			return
+		}
 		p, err := s.a.Source.Fetch(s.fctx, s.cfg, cursor)
 		ch <- fetched{page: p, err: err}
 	}()
-	return ch
+	return pf
 }
 
 // awaitFetch is the page at the current position: the one fetched ahead,
-// or a new fetch.
-func (s *pageSync) awaitFetch() fetched {
+// or a new fetch. stop is set when the worker began stopping before the
+// fetch's request went out (see dropAhead).
+func (s *pageSync) awaitFetch() (_ fetched, stop bool) {
 	if s.ahead == nil {
 		s.ahead = s.fetch(s.pos.Cursor)
 	}
-	r := <-s.ahead
+	select {
+	case r := <-s.ahead.ch:
+		s.ahead = nil
+		return r, false
+	case <-s.stopping:
+	}
+	if s.dropAhead() {
+		return fetched{}, true
+	}
+	r := <-s.ahead.ch
 	s.ahead = nil
-	return r
+	return r, false
 }
 
 // onFetchError classifies a failed fetch: a rate limit is waited out

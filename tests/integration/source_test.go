@@ -76,16 +76,33 @@ func (s *scriptedSource) script(page int, f ...fault) {
 // holdFirst holds the first request for page inside the source until the
 // end of the test; the returned channel is closed when it arrives.
 func (s *scriptedSource) holdFirst(page int) <-chan struct{} {
-	reached, release := make(chan struct{}), make(chan struct{})
+	reached, _ := s.hold(page)
+	return reached
+}
+
+// hold holds the first request for page inside the source until release
+// is called (at the latest at the end of the test); reached is closed when
+// the request arrives.
+func (s *scriptedSource) hold(page int) (reached <-chan struct{}, release func()) {
+	r, rel := make(chan struct{}), make(chan struct{})
 	var once sync.Once
-	s.t.Cleanup(func() { once.Do(func() { close(release) }) })
+	release = func() { once.Do(func() { close(rel) }) }
+	s.t.Cleanup(release)
 	s.onRequest = func(p, n int) {
 		if p == page && n == 0 {
-			close(reached)
-			<-release
+			close(r)
+			<-rel
 		}
 	}
-	return reached
+	return r, release
+}
+
+// arrivals is how many requests for page have arrived so far, answered or
+// not (the log holds a request only once its handler returned).
+func (s *scriptedSource) arrivals(page int) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.seen[page]
 }
 
 func (s *scriptedSource) log() []request {

@@ -214,47 +214,6 @@ func TestSyncCancellation(t *testing.T) {
 	require.Len(t, src.log(), 4, "requests in all")
 }
 
-// A worker stopped mid-sync, gracefully or at once, is replaced by a new one
-// and the sync completes with exactly the records.
-func TestSyncSurvivesWorkerStop(t *testing.T) {
-	for _, tc := range []struct {
-		name        string
-		stopTimeout time.Duration
-	}{
-		{"graceful", 10 * time.Second},
-		{"abrupt", -1}, // no WorkerStopTimeout: activities are cut off
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
-			w1 := e.startWorker(workerOptions{stopTimeout: tc.stopTimeout})
-			src := newScriptedSource(t, 200, 10)
-			atPage7 := make(chan struct{})
-			src.onRequest = func(page, n int) {
-				if page == 7 && n == 0 {
-					close(atPage7)
-				}
-			}
-			ds := src.dataset("resumable-"+tc.name, source.PaginationCursor)
-			run := e.start("task-resume-"+tc.name, ds, workflows.SyncOptions{PagesPerActivity: 50})
-
-			<-atPage7
-			w1.Stop()
-			e.startWorker(workerOptions{})
-			res, err := e.result(run)
-			require.NoError(t, err)
-			e.requireExact(ds.ID, src)
-			require.EqualValues(t, 200, res.Records)
-			dup := 0
-			for p := range 20 {
-				if n := src.requestsFor(p); n > 1 {
-					dup += n - 1
-				}
-			}
-			require.LessOrEqual(t, dup, 1, "pages fetched twice")
-		})
-	}
-}
-
 func requireFailureType(t *testing.T, err error, wantType string) {
 	t.Helper()
 	require.Error(t, err)
