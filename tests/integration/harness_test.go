@@ -25,7 +25,6 @@ import (
 	"github.com/syncflow/syncflow/internal/connect"
 	"github.com/syncflow/syncflow/secrets"
 	"github.com/syncflow/syncflow/sink"
-	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
 
@@ -84,6 +83,10 @@ type workerOptions struct {
 	slots       int
 	observer    activities.Observer
 	secrets     *secrets.Resolver // the operator's secret bindings; nil binds none
+	// heartbeatEvery is the activities' heartbeat interval; 0 is the
+	// product's default (engine.DefaultHeartbeatEvery). A test that sets a
+	// short SyncOptions.HeartbeatTimeout sets it too, and says why.
+	heartbeatEvery time.Duration
 }
 
 // startWorker starts a syncflow worker on the test's task queue. It is
@@ -95,7 +98,7 @@ func (e *env) startWorker(o workerOptions) worker.Worker {
 		Limits:                  o.limits,
 		Observer:                o.observer,
 		Secrets:                 o.secrets,
-		HeartbeatEvery:          200 * time.Millisecond,
+		HeartbeatEvery:          o.heartbeatEvery,
 		TaskQueue:               e.tq,
 		StopTimeout:             o.stopTimeout,
 		MaxConcurrentActivities: o.slots,
@@ -125,15 +128,12 @@ func (w *trackedWorker) Stop() {
 	w.Worker.Stop()
 }
 
-// start starts a SyncWorkflow for ds with test-friendly options.
+// start starts a SyncWorkflow for ds with opts as given: zero fields take
+// the product's defaults (workflows.SyncOptions), so that the defaults are
+// what the suite exercises end to end. A test that needs other options
+// sets them and says why in a comment.
 func (e *env) start(taskID string, ds config.Dataset, opts workflows.SyncOptions) client.WorkflowRun {
 	e.t.Helper()
-	if opts.HeartbeatTimeout == 0 {
-		opts.HeartbeatTimeout = source.Duration(2 * time.Second)
-	}
-	if opts.PagesPerActivity == 0 {
-		opts.PagesPerActivity = 3
-	}
 	run, err := e.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{
 		ID:        taskID,
 		TaskQueue: e.tq,

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	sdkpb "go.temporal.io/api/sdk/v1"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/ratelimit"
@@ -148,17 +149,20 @@ func TestRetryAfterFreezesEveryTaskOfTheKey(t *testing.T) {
 
 // A rate-limit wait longer than MaxWait does not hold the worker's only
 // activity slot: while A waits on the workflow's durable timer, B's whole
-// sync runs on that slot and completes; then A completes. The progress
+// sync runs on that slot and completes. A's wait is an hour (Retry-After:
+// 3600), so that "B completed while A was waiting" holds however slow the
+// machine is; A is then cancelled in its wait (that a durable wait ends and
+// the sync completes is TestSyncLongRateLimitWaitIsDurable's). The progress
 // query and the current details show the key's rate.
 func TestLongRateLimitWaitFreesTheSlot(t *testing.T) {
 	e := newEnv(t)
 	e.startWorker(workerOptions{slots: 1})
 
 	srcA, srcB := newScriptedSource(t, 30, 10), newScriptedSource(t, 50, 10)
-	srcA.script(1, fault{status: http.StatusTooManyRequests, retryAfter: "6"})
+	srcA.script(1, fault{status: http.StatusTooManyRequests, retryAfter: "3600"})
 	dsA, dsB := srcA.dataset("slot-a", source.PaginationCursor), srcB.dataset("slot-b", source.PaginationCursor)
 	dsB.RateLimit = config.RateLimit{RPS: 50}
-	runA := e.start("task-slot-a", dsA, workflows.SyncOptions{MaxWait: source.Duration(time.Second)})
+	runA := e.start("task-slot-a", dsA, workflows.SyncOptions{})
 
 	progress := func(id string) workflows.Progress {
 		v, err := e.c.QueryWorkflow(context.Background(), id, "", workflows.QueryProgress)
@@ -188,9 +192,12 @@ func TestLongRateLimitWaitFreesTheSlot(t *testing.T) {
 	require.NoError(t, v.Get(&md))
 	assert.True(t, strings.Contains(md.GetCurrentDetails(), "50.0 req/s"), "details: %q", md.GetCurrentDetails())
 
-	resA, err := e.result(runA)
-	require.NoError(t, err)
-	require.EqualValues(t, 1, resA.RateLimitWaits)
-	e.requireExact(dsA.ID, srcA)
 	e.requireExact(dsB.ID, srcB)
+
+	require.NoError(t, e.c.CancelWorkflow(context.Background(), runA.GetID(), ""))
+	_, err = e.result(runA)
+	var canceled *temporal.CanceledError
+	require.ErrorAs(t, err, &canceled, "A is cancelled in its wait")
+	require.Equal(t, 2, len(srcA.log()), "A: its first page, then the 429; nothing during the wait")
+	require.Len(t, e.storedKeys(dsA.ID), 10, "A's first page stays committed")
 }
