@@ -76,9 +76,6 @@ func committedPages(path string) int64 {
 // datasets: SIGINT after the first committed page cancels the syncs and
 // exits 130; the next demo in the same directory re-syncs to exact counts.
 func TestDemoInterruptAndRerun(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the starter binary")
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command to build the starter")

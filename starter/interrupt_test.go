@@ -50,9 +50,6 @@ func silentTemporal(t *testing.T) (addr string, accepted <-chan struct{}) {
 // buildStarter builds this program into a temporary directory.
 func buildStarter(t *testing.T) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("builds and runs the starter binary")
-	}
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go command to build the starter")

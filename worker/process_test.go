@@ -55,9 +55,6 @@ func freePort(t *testing.T) int {
 // syncflow's search attributes and serves metrics, then sends SIGINT and
 // expects a clean exit (status 0) with the stopping message logged.
 func TestDevWorkerStopsOnSIGINT(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds and runs the worker binary")
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 

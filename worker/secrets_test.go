@@ -163,9 +163,6 @@ var bothHeaders = map[string]string{"X-Canary": "${SECRET_CANARY}", "X-Sink": "$
 // binding by --secret, by SYNCFLOW_SECRETS or by the worker's --config file
 // lets the value reach the bound host, and only it.
 func TestWorkerSendsSecretsOnlyWhereBound(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a Temporal test server")
-	}
 	w := newSecretWorld(t)
 
 	stop := w.runWorker(nil, nil)
@@ -202,9 +199,6 @@ func TestWorkerSendsSecretsOnlyWhereBound(t *testing.T) {
 // binds each name a dataset's headers use to that dataset's URL host, and
 // nothing else.
 func TestWorkerConfigBindsItsDatasetsSecrets(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs a Temporal test server")
-	}
 	w := newSecretWorld(t)
 	cfg := filepath.Join(w.dir, "syncflow.yaml")
 	require.NoError(t, os.WriteFile(cfg, []byte(`datasets:

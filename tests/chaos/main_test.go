@@ -25,7 +25,8 @@ import (
 	"testing"
 )
 
-// workerBin is the worker binary TestMain built; empty in -short mode.
+// workerBin is the worker binary TestMain built (also with -short: the
+// chaos tests check correctness, which -short does not skip).
 var workerBin string
 
 func TestMain(m *testing.M) {
@@ -34,9 +35,6 @@ func TestMain(m *testing.M) {
 
 func runTests(m *testing.M) int {
 	flag.Parse()
-	if testing.Short() {
-		return m.Run() // every test skips: they need the binary
-	}
 	dir, err := os.MkdirTemp("", "syncflow-chaos-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "chaos:", err)
@@ -72,12 +70,9 @@ func moduleRoot() (string, error) {
 	return filepath.Dir(gomod), nil
 }
 
-// needWorker skips t in -short mode, where TestMain builds no binary.
+// needWorker fails t when TestMain built no worker binary.
 func needWorker(t *testing.T) {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("chaos tests build and run the worker binary; skipped in -short mode")
-	}
 	if workerBin == "" {
 		t.Fatal("no worker binary: TestMain did not build it")
 	}

@@ -33,9 +33,6 @@ const (
 func requireTools(t *testing.T) {
 	t.Helper()
 	ci := os.Getenv("CI") == "true"
-	if testing.Short() && !ci {
-		t.Skip("the topology test builds the Temporal server and runs the compose stack; skipped in -short mode")
-	}
 	var missing []string
 	for _, tool := range []string{"nc", "temporal", "sh"} {
 		if _, err := exec.LookPath(tool); err != nil {
