@@ -140,8 +140,11 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int) (row, erro
 		measured: fmt.Sprintf("%.1f tasks/s (%s)", float64(n)/temporalTime.Seconds(), temporalTime.Round(time.Millisecond)),
 		baseline: fmt.Sprintf("%.1f tasks/s (%s)", float64(n)/directTime.Seconds(), directTime.Round(time.Millisecond)),
 		ratio:    ratio,
-		target:   "completes; memory stated",
-		ok:       true,
+		// The floor tells a batch whose tasks ran concurrently from one
+		// run one at a time (about 0.01: a child workflow and an
+		// activity per task); completing exactly is checked above.
+		goal:   atLeast(0.05),
+		target: "completes exactly; memory stated",
 	}, nil
 }
 

@@ -117,8 +117,8 @@ func flakyBench(ctx context.Context, out io.Writer, records, pageSize int, share
 		measured: fmt.Sprintf("%s, %d answered 500", flaky.Round(time.Millisecond), api.n500),
 		baseline: fmt.Sprintf("clean %s + delays %s", clean.Round(time.Millisecond), api.delay.Round(time.Millisecond)),
 		ratio:    ratio,
-		target:   "within [0.90, 1.25], completes exactly",
-		ok:       ratio >= 0.9 && ratio <= 1.25,
+		goal:     between(0.90, 1.25),
+		target:   "completes exactly",
 	}, nil
 }
 

@@ -17,20 +17,30 @@ import (
 	"os"
 	"runtime"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/syncflow/syncflow/workflows"
 )
 
-// row is one line of the result table.
+// row is one line of the result table (report.go prints it).
 type row struct {
 	name     string
 	measured string
 	baseline string
-	ratio    float64
-	target   string
-	ok       bool
+	// bound says the baseline is a physical or configured bound (a
+	// server's limit, a timeout, a fixed objective), not a figure
+	// measured in the same run.
+	bound  bool
+	ratio  float64
+	target string // without a goal: the whole target; with one: its other conditions
+	ok     bool   // without a goal: whether the target is met
+	// goal, when set, is the ratio's two-sided range; ok then follows from
+	// it and extraFail (the row's other conditions failed).
+	goal      goal
+	extraFail bool
+	// wrong, when not empty, says which correctness part failed (records,
+	// states, requests the run must have made): the run fails, -short too.
+	wrong string
 }
 
 func main() {
@@ -51,6 +61,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	batchConcurrency := fs.Int("batch-concurrency", 50, "concurrency of the batch benchmark")
 	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: the server's default, 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
+	strict := fs.Bool("strict", false, "with -short, fail on a missed figure target too (a failed correctness check always fails)")
+	samples := fs.Int("samples", 3, "alternating samples of the throughput row, whose median is reported (-short: 3 as well)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./benchmarks [flags]\n\nMeasures syncflow against baselines measured in the same run; prints ratios.\n\nflags:\n")
 		fs.PrintDefaults()
@@ -82,7 +94,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	var rows []row
 	if *only == "" || *only == "throughput" {
-		r, err := throughput(ctx, stdout, *records, *pageSize, workflows.SyncOptions{PagesPerActivity: *perActivity})
+		r, err := throughput(ctx, stdout, *samples, *records, *pageSize, workflows.SyncOptions{PagesPerActivity: *perActivity})
 		if err != nil {
 			fmt.Fprintf(stderr, "benchmarks: throughput: %v\n", err)
 			return 1
@@ -142,21 +154,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\nbenchmark\tmeasured\tbaseline (same run)\tratio\ttarget\tmet")
-	for _, r := range rows {
-		met := "yes"
-		if !r.ok {
-			met = "NO"
-		}
-		ratio := fmt.Sprintf("%.2f", r.ratio)
-		if r.ratio < 0.1 {
-			ratio = fmt.Sprintf("%.3f", r.ratio) // the small targets (<= 0.01) need the third digit
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.name, r.measured, r.baseline, ratio, r.target, met)
-	}
-	_ = tw.Flush()
-	return 0
+	return printTable(stdout, rows).exitCode(stdout, *short, *strict)
 }
 
 // rate formats records per second.

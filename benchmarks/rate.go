@@ -346,12 +346,14 @@ func rateKnown(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (ro
 	fmt.Fprintf(out, "rate, declared: %d requests in %s: %d ok, %d answered 429\n", c.total, p.window, c.ok, c.limited)
 	ratio := c.okRate() / rateBenchLimit
 	return row{
-		name:     fmt.Sprintf("rate, limit %d/s declared: achieved / limit, 429 share", rateBenchLimit),
-		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429", c.okRate(), p.window, 100*c.share429()),
-		baseline: fmt.Sprintf("server limit %d req/s, burst %d", rateBenchLimit, rateBenchBurst),
-		ratio:    ratio,
-		target:   ">= 0.95, no 429",
-		ok:       ratio >= 0.95 && c.limited == 0,
+		name:      fmt.Sprintf("rate, limit %d/s declared: achieved / limit, 429 share", rateBenchLimit),
+		measured:  fmt.Sprintf("%.2f req/s over %s, %.2f%% 429", c.okRate(), p.window, 100*c.share429()),
+		baseline:  fmt.Sprintf("server limit %d req/s, burst %d", rateBenchLimit, rateBenchBurst),
+		bound:     true,
+		ratio:     ratio,
+		goal:      between(0.95, 1.05),
+		target:    "no 429",
+		extraFail: c.limited > 0,
 	}, nil
 }
 
@@ -382,6 +384,7 @@ func rateUnknown(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (
 		name:     fmt.Sprintf("rate, limit %d/s undeclared: achieved after %s / limit, 429 share", rateBenchLimit, rateBenchWarmup),
 		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429 (%d of %d)", c.okRate(), p.window, 100*all.share429(), all.limited, all.total),
 		baseline: fmt.Sprintf("server limit %d req/s, burst %d", rateBenchLimit, rateBenchBurst),
+		bound:    true,
 		ratio:    ratio,
 		target:   ">= 0.85, 429 <= 3%",
 		ok:       ratio >= 0.85 && all.share429() <= 0.03,
@@ -420,10 +423,10 @@ func rateSharedKey(ctx context.Context, out io.Writer, e *rateEnv, p rateParams)
 	return row{
 		name:     fmt.Sprintf("rate, 2 datasets sharing a key of %d/s: requests / budget", rateBenchLimit),
 		measured: fmt.Sprintf("%.2f req/s (%d + %d) over %s", c.totalRate(), ca.total, cb.total, p.window),
-		baseline: fmt.Sprintf("%d req/s × %s + burst 2", rateBenchLimit, p.window),
+		baseline: fmt.Sprintf("the key's budget, %d req/s × %s + burst 2", rateBenchLimit, p.window),
+		bound:    true,
 		ratio:    ratio,
-		target:   "<= 1.00",
-		ok:       ratio <= 1,
+		goal:     between(0.90, 1), // below: the two syncs together did not use the key's rate
 	}, nil
 }
 
@@ -487,10 +490,16 @@ func rateGlobal(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (r
 	return row{
 		name:     fmt.Sprintf("rate, global %d/s, 2 workers, 1 page/activity: combined / %d", rateBenchLimit, rateBenchLimit+1),
 		measured: fmt.Sprintf("%.2f req/s over %s", c.totalRate(), p.window),
-		baseline: fmt.Sprintf("%.2f req/s without the global limit", free.totalRate()),
+		baseline: fmt.Sprintf("the global limit %d req/s + 1 (same run without it: %.2f req/s)", rateBenchLimit, free.totalRate()),
+		bound:    true,
 		ratio:    c.totalRate() / limit,
-		target:   "<= 1.00",
-		ok:       c.totalRate() <= limit,
+		goal:     between(0, 1),
+		// The lower side: a stalled run meets any upper bound. The
+		// partitions' split keeps the rate a little under the limit; on a
+		// machine too loaded to reach it even without the limit, the rate
+		// without it is the ceiling.
+		target:    "combined >= 0.60 × min(limit, rate without it)",
+		extraFail: c.totalRate() < 0.6*min(limit, free.totalRate()),
 	}, nil
 }
 
@@ -529,7 +538,6 @@ func rateOpen(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (row
 		measured: fmt.Sprintf("%.0f req/s", adaptive.okRate()),
 		baseline: fmt.Sprintf("%.0f req/s (declared unlimited)", declared.okRate()),
 		ratio:    ratio,
-		target:   ">= 0.50",
-		ok:       ratio >= 0.5,
+		goal:     atLeast(0.50),
 	}, nil
 }
