@@ -35,7 +35,7 @@ func TestReplayV2LiveProgress(t *testing.T) {
 		src.script(p, fault{delay: 300 * time.Millisecond}) // long enough for several reports
 	}
 	ds := src.dataset("replay-live", source.PaginationCursor)
-	run := e.startDefault("task-replay-live", ds, workflows.SyncOptions{})
+	run := e.start("task-replay-live", ds, workflows.SyncOptions{})
 	res, err := e.result(run)
 	require.NoError(t, err)
 	e.requireExact(ds.ID, src)
@@ -59,7 +59,7 @@ func TestReplayV2RateLimitBudget(t *testing.T) {
 	}
 	src.script(1, forever...)
 	ds := src.dataset("replay-budget", source.PaginationCursor)
-	run := e.startDefault("task-replay-budget", ds, workflows.SyncOptions{
+	run := e.start("task-replay-budget", ds, workflows.SyncOptions{
 		MaxWait: source.Duration(500 * time.Millisecond), MaxRateLimitWait: source.Duration(3 * time.Second),
 	})
 	_, err := e.result(run)

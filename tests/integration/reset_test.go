@@ -29,7 +29,7 @@ func TestWorkflowResetInTheFirstRunKeepsTheGeneration(t *testing.T) {
 	src := newScriptedSource(t, 60, 10)
 	reached := src.holdFirst(3)
 	ds := src.dataset("wf-reset", source.PaginationCursor)
-	run := e.startDefault("task-wf-reset", ds, workflows.SyncOptions{})
+	run := e.start("task-wf-reset", ds, workflows.SyncOptions{})
 	<-reached
 	before := e.checkpoint("task-wf-reset")
 	require.Equal(t, run.GetRunID(), before.Generation)

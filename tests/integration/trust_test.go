@@ -18,10 +18,8 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	sdkpb "go.temporal.io/api/sdk/v1"
 	"go.temporal.io/api/workflowservice/v1"
-	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	"github.com/syncflow/syncflow/config"
 	"github.com/syncflow/syncflow/engine"
 	sferrors "github.com/syncflow/syncflow/errors"
 	"github.com/syncflow/syncflow/sink"
@@ -30,16 +28,6 @@ import (
 	"github.com/syncflow/syncflow/task"
 	"github.com/syncflow/syncflow/workflows"
 )
-
-// startDefault starts a SyncWorkflow with opts as given: the product's
-// defaults for every field left zero.
-func (e *env) startDefault(taskID string, ds config.Dataset, opts workflows.SyncOptions) client.WorkflowRun {
-	e.t.Helper()
-	run, err := e.c.ExecuteWorkflow(context.Background(), client.StartWorkflowOptions{ID: taskID, TaskQueue: e.tq},
-		workflows.SyncWorkflowName, workflows.SyncInput{TaskID: taskID, Dataset: ds, Options: opts})
-	require.NoError(e.t, err)
-	return run
-}
 
 // queryProgress runs the progress query.
 func (e *env) queryProgress(id string) (workflows.Progress, error) {
@@ -93,7 +81,7 @@ func TestTransientFaultsCountPerPage(t *testing.T) {
 	}
 	ds := src.dataset("flaky", source.PaginationCursor)
 
-	res, err := e.result(e.startDefault("task-flaky", ds, workflows.SyncOptions{}))
+	res, err := e.result(e.start("task-flaky", ds, workflows.SyncOptions{}))
 	require.NoError(t, err)
 	requests := len(src.log())
 	require.GreaterOrEqual(t, float64(faults)/float64(requests), 0.15, "%d faults of %d requests", faults, requests)
@@ -116,7 +104,7 @@ func TestPageFailingMaxAttemptsFailsTransient(t *testing.T) {
 	src.script(6, fault{status: 500}, fault{status: 500}, fault{status: 500})
 	ds := src.dataset("failing", source.PaginationCursor)
 
-	run := e.startDefault("task-failing", ds, workflows.SyncOptions{MaxAttempts: 3})
+	run := e.start("task-failing", ds, workflows.SyncOptions{MaxAttempts: 3})
 	_, err := e.result(run)
 	require.Error(t, err)
 	class, _, _ := sferrors.ClassOf(err)
@@ -154,7 +142,7 @@ func TestProgressIsLiveAndCancelledTaskReportsIt(t *testing.T) {
 		}
 	}
 	ds := src.dataset("live", source.PaginationCursor)
-	run := e.startDefault("task-live", ds, workflows.SyncOptions{})
+	run := e.start("task-live", ds, workflows.SyncOptions{})
 
 	p := e.awaitPages(run.GetID(), 10)
 	require.EqualValues(t, 10, p.Pages)
@@ -198,7 +186,7 @@ func TestRateLimitedForeverEndsAfterMaxWait(t *testing.T) {
 	src.script(2, forever...)
 	ds := src.dataset("throttled", source.PaginationCursor)
 
-	run := e.startDefault("task-throttled", ds, workflows.SyncOptions{MaxRateLimitWait: source.Duration(3 * time.Second)})
+	run := e.start("task-throttled", ds, workflows.SyncOptions{MaxRateLimitWait: source.Duration(3 * time.Second)})
 	_, err := e.result(run)
 	require.Error(t, err)
 	class, _, _ := sferrors.ClassOf(err)
@@ -225,7 +213,7 @@ func TestTransientAnd429AlternatingEnds(t *testing.T) {
 	src.script(1, alt...)
 	ds := src.dataset("alternating", source.PaginationCursor)
 
-	run := e.startDefault("task-alternating", ds, workflows.SyncOptions{MaxAttempts: 3, MaxWait: source.Duration(time.Second)})
+	run := e.start("task-alternating", ds, workflows.SyncOptions{MaxAttempts: 3, MaxWait: source.Duration(time.Second)})
 	_, err := e.result(run)
 	require.Error(t, err)
 	class, _, _ := sferrors.ClassOf(err)
@@ -263,7 +251,7 @@ func TestWorkerStopWhileLoadingIsRetried(t *testing.T) {
 	require.NoError(t, w1.Start())
 	src := newScriptedSource(t, 40, 10)
 	ds := src.dataset("stopped", source.PaginationCursor)
-	run := e.startDefault("task-stopped", ds, workflows.SyncOptions{HeartbeatTimeout: source.Duration(2 * time.Second)})
+	run := e.start("task-stopped", ds, workflows.SyncOptions{HeartbeatTimeout: source.Duration(2 * time.Second)})
 
 	<-bl.loading
 	w1.Stop()
@@ -287,7 +275,7 @@ func TestActivityResetIsRetried(t *testing.T) {
 	src := newScriptedSource(t, 60, 10)
 	reached := src.holdFirst(3)
 	ds := src.dataset("reset", source.PaginationCursor)
-	run := e.startDefault("task-reset", ds, workflows.SyncOptions{})
+	run := e.start("task-reset", ds, workflows.SyncOptions{})
 
 	<-reached
 	_, err := e.c.WorkflowService().ResetActivity(context.Background(), &workflowservice.ResetActivityRequest{
@@ -312,7 +300,7 @@ func TestActivityPauseIsRetried(t *testing.T) {
 	src := newScriptedSource(t, 60, 10)
 	reached := src.holdFirst(3)
 	ds := src.dataset("pause", source.PaginationCursor)
-	run := e.startDefault("task-pause", ds, workflows.SyncOptions{})
+	run := e.start("task-pause", ds, workflows.SyncOptions{})
 	exec := &commonpb.WorkflowExecution{WorkflowId: run.GetID()}
 
 	<-reached
