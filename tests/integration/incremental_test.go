@@ -256,6 +256,8 @@ func (e *env) interruptedRun(ds config.Dataset, src *changingSource, how, mark s
 	}
 	defer func() { src.hook = nil }()
 	id := syncclient.DefaultTaskID(ds.ID)
+	// One page per activity (not the default 20): the interruption comes
+	// between executions too, with the run's window carried over.
 	run := e.start(id, ds, workflows.SyncOptions{PagesPerActivity: 1})
 	if how != "failed" {
 		waitFor(t, blocked, "the run's third request")

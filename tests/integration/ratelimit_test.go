@@ -115,6 +115,8 @@ func TestRetryAfterFreezesEveryTaskOfTheKey(t *testing.T) {
 	dsA, dsB := srcA.dataset("shared-a", source.PaginationCursor), srcB.dataset("shared-b", source.PaginationCursor)
 	dsA.RateLimit, dsB.RateLimit = rl, rl
 
+	// Ten pages per activity (not the default 20): each 40-page sync runs
+	// several executions, so the freeze is seen across executions too.
 	runA := e.start("task-shared-a", dsA, workflows.SyncOptions{PagesPerActivity: 10})
 	runB := e.start("task-shared-b", dsB, workflows.SyncOptions{PagesPerActivity: 10})
 	resA, errA := e.result(runA)

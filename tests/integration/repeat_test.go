@@ -123,6 +123,8 @@ func TestResumedPagesAreNotRepeats(t *testing.T) {
 		src.script(p, fault{status: http.StatusInternalServerError})
 	}
 	ds := src.dataset("resumed-offset", source.PaginationOffset)
+	// One page per activity: every retry resumes in a new execution, whose
+	// pages must not count as repeats of the earlier ones.
 	res, err := e.result(e.start("task-resumed-offset", ds, workflows.SyncOptions{PagesPerActivity: 1}))
 	require.NoError(t, err)
 	require.EqualValues(t, 60, res.Records)

@@ -109,6 +109,8 @@ func TestSyncLongRateLimitWaitIsDurable(t *testing.T) {
 	}
 	src.script(1, fault{status: http.StatusTooManyRequests, retryAfter: "3"})
 	ds := src.dataset("slowdown", source.PaginationCursor)
+	// max_wait 1 s (not the default 30 s): the 3 s Retry-After is longer,
+	// so it is waited on a durable timer, in a short test.
 	run := e.start("task-slowdown", ds, workflows.SyncOptions{MaxWait: source.Duration(time.Second)})
 
 	require.Eventually(t, func() bool {

@@ -152,6 +152,8 @@ func TestDeadlineDuringRateLimitWaitFailsRateLimited(t *testing.T) {
 	src := newScriptedSource(t, 30, 10)
 	src.script(0, fault{header: http.Header{"Ratelimit": {`"default";r=0;t=30`}}})
 	ds := src.dataset("deadline-wait", source.PaginationCursor)
+	// A 5 s deadline and max_wait 1 s, so that the 30 s quota wait is
+	// durable and outlasts the deadline in a short test.
 	run := e.start("task-deadline-wait", ds, workflows.SyncOptions{
 		MaxWait: source.Duration(time.Second), Deadline: source.Duration(5 * time.Second),
 	})
@@ -174,6 +176,8 @@ func TestFreezeByAnotherDatasetIsDurable(t *testing.T) {
 	rl := config.RateLimit{Key: "frozen-together"}
 	dsA, dsB := srcA.dataset("together-a", source.PaginationCursor), srcB.dataset("together-b", source.PaginationCursor)
 	dsA.RateLimit, dsB.RateLimit = rl, rl
+	// max_wait 1 s (not 30 s): the 3 s freeze is longer than it, so it is
+	// waited on durable timers, as a longer freeze would be at the default.
 	opts := workflows.SyncOptions{MaxWait: source.Duration(time.Second), PagesPerActivity: 20}
 	runA, runB := e.start("task-together-a", dsA, opts), e.start("task-together-b", dsB, opts)
 	_, errA := e.result(runA)
@@ -240,6 +244,8 @@ func TestShopifyCallLimitSlowsBeforeAny429(t *testing.T) {
 	bucket := &leakyBucket{size: 40, leak: 2}
 	src.intercept = bucket.intercept
 	ds := src.dataset("shop-orders", source.PaginationCursor)
+	// One execution for the 50 pages (not the default 20 per activity): the
+	// key's rate is followed within one execution, from start to leak rate.
 	res, err := e.result(e.start("task-shop", ds, workflows.SyncOptions{PagesPerActivity: 50}))
 	require.NoError(t, err)
 	e.requireExact(ds.ID, src)
