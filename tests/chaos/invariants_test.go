@@ -225,37 +225,15 @@ func diffRecords(want map[string]map[string]any, got storedSet) string {
 // a final count that disagrees with the records.
 func (r *chaosRun) generations(dataset string) map[string]int {
 	out := map[string]int{}
-	const q = `SELECT CAST(generation_started AS TEXT), COUNT(*) FROM syncflow_records WHERE dataset = `
-	scan := func(next func() bool, scan func(...any) error) {
-		for next() {
-			var g string
-			var n int
-			if scan(&g, &n) == nil {
-				out[g] = n
-			}
+	_ = r.query(`SELECT CAST(generation_started AS TEXT), COUNT(*) FROM syncflow_records WHERE dataset = ? GROUP BY 1`, dataset, func(rows scanRows) error {
+		var g string
+		var n int
+		if err := rows.Scan(&g, &n); err != nil {
+			return err
 		}
-	}
-	if r.s.Postgres {
-		conn, err := pgx.Connect(r.ctx, r.testDSN)
-		if err != nil {
-			return out
-		}
-		defer func() { _ = conn.Close(context.Background()) }()
-		if rows, err := conn.Query(r.ctx, q+`$1 GROUP BY 1`, dataset); err == nil {
-			defer rows.Close()
-			scan(rows.Next, rows.Scan)
-		}
-		return out
-	}
-	db, err := sql.Open("sqlite", strings.TrimPrefix(r.testDSN, "sqlite://")+"?_pragma=query_only(1)")
-	if err != nil {
-		return out
-	}
-	defer db.Close()
-	if rows, err := db.QueryContext(r.ctx, q+`? GROUP BY 1`, dataset); err == nil {
-		defer rows.Close()
-		scan(rows.Next, rows.Scan)
-	}
+		out[g] = n
+		return nil
+	})
 	return out
 }
 
@@ -268,7 +246,11 @@ type storedSet struct {
 // storedRecords reads a dataset's records straight from the destination.
 func (r *chaosRun) storedRecords(dataset string) (storedSet, error) {
 	set := storedSet{data: map[string]map[string]any{}}
-	add := func(key, data string) error {
+	err := r.query(`SELECT key, CAST(data AS TEXT) FROM syncflow_records WHERE dataset = ?`, dataset, func(rows scanRows) error {
+		var key, data string
+		if err := rows.Scan(&key, &data); err != nil {
+			return err
+		}
 		var v map[string]any
 		if err := json.Unmarshal([]byte(data), &v); err != nil {
 			return fmt.Errorf("record %s: %w", key, err)
@@ -278,50 +260,52 @@ func (r *chaosRun) storedRecords(dataset string) (storedSet, error) {
 		}
 		set.data[key] = v
 		return nil
+	})
+	return set, err
+}
+
+// scanRows is what database/sql's and pgx's rows have in common.
+type scanRows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// query runs q (one ? parameter, arg) on the destination, straight from the
+// test, and calls row for each row.
+func (r *chaosRun) query(q, arg string, row func(scanRows) error) error {
+	each := func(rows scanRows) error {
+		for rows.Next() {
+			if err := row(rows); err != nil {
+				return err
+			}
+		}
+		return rows.Err()
 	}
-	const q = `SELECT key, data FROM syncflow_records WHERE dataset = `
 	if r.s.Postgres {
 		conn, err := pgx.Connect(r.ctx, r.testDSN)
 		if err != nil {
-			return set, err
+			return err
 		}
 		defer func() { _ = conn.Close(context.Background()) }()
-		rows, err := conn.Query(r.ctx, q+`$1`, dataset)
+		rows, err := conn.Query(r.ctx, strings.Replace(q, "?", "$1", 1), arg)
 		if err != nil {
-			return set, err
+			return err
 		}
 		defer rows.Close()
-		for rows.Next() {
-			var key, data string
-			if err := rows.Scan(&key, &data); err != nil {
-				return set, err
-			}
-			if err := add(key, data); err != nil {
-				return set, err
-			}
-		}
-		return set, rows.Err()
+		return each(rows)
 	}
 	db, err := sql.Open("sqlite", strings.TrimPrefix(r.testDSN, "sqlite://")+"?_pragma=query_only(1)&_pragma=busy_timeout(10000)")
 	if err != nil {
-		return set, err
+		return err
 	}
 	defer db.Close()
-	rows, err := db.QueryContext(r.ctx, q+`?`, dataset)
+	rows, err := db.QueryContext(r.ctx, q, arg)
 	if err != nil {
-		return set, err
+		return err
 	}
 	defer rows.Close()
-	for rows.Next() {
-		var key, data string
-		if err := rows.Scan(&key, &data); err != nil {
-			return set, err
-		}
-		if err := add(key, data); err != nil {
-			return set, err
-		}
-	}
-	return set, rows.Err()
+	return each(rows)
 }
 
 // checkSecrets looks for the schedule's secrets in the server's database
