@@ -258,6 +258,13 @@ func (s *incSource) size() int {
 	return len(s.recs)
 }
 
+// highest is the time of the latest change.
+func (s *incSource) highest() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return incBase.Add(time.Duration(s.tick) * time.Second)
+}
+
 // records is every record: key → decoded JSON object.
 func (s *incSource) records() map[string]map[string]any {
 	s.mu.Lock()

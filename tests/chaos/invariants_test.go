@@ -148,9 +148,7 @@ func (r *chaosRun) checkDestination(ps plannedSync, state string) {
 	switch {
 	case ps.Incremental:
 		want = r.src.inc.records()
-		if min := int64(ps.Updates + ps.Inserts); cp.Records < min || cp.Records > int64(len(want)) {
-			r.failf("checkpoint", "%s: the second run counts %d records; it changed %d of %d", ps.ID, cp.Records, min, len(want))
-		}
+		r.checkIncremental(ps, cp.Records)
 	case state == string(task.Completed):
 		want = r.src.records(r.t, ps.Dataset)
 		// A short last page of page or offset pagination costs one more
@@ -174,6 +172,25 @@ func (r *chaosRun) checkDestination(ps plannedSync, state string) {
 	}
 	if d := diffRecords(want, stored); d != "" {
 		r.failf("destination", "%s (%s, checkpoint %d pages, %d records): the destination differs from what the source served: %s", ps.Dataset, state, cp.Pages, cp.Records, d)
+	}
+}
+
+// checkIncremental checks the incremental task's second run: it read from
+// the first run's mark, so it counts the records changed between the runs
+// plus, at most, the one at the mark (updated_since is inclusive); and the
+// dataset's mark is now the source's latest change.
+func (r *chaosRun) checkIncremental(ps plannedSync, records int64) {
+	changed := int64(ps.Updates + ps.Inserts)
+	if records < changed || records > changed+1 {
+		r.failf("checkpoint", "%s: the second run counts %d records; %d changed since the first run's mark, so want %d or %d", ps.ID, records, changed, changed, changed+1)
+	}
+	st, ok, err := r.sink.Incremental(r.ctx, ps.Dataset)
+	if err != nil || !ok {
+		r.failf("checkpoint", "%s: no incremental mark (%v)", ps.Dataset, err)
+		return
+	}
+	if got, err := time.Parse(time.RFC3339Nano, st.Mark); err != nil || !got.Equal(r.src.inc.highest()) {
+		r.failf("checkpoint", "%s: mark %q, the source's latest change is %s", ps.Dataset, st.Mark, r.src.inc.highest().Format(time.RFC3339))
 	}
 }
 
