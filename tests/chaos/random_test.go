@@ -135,7 +135,6 @@ type chaosRun struct {
 	outcomes map[string]string // workflow ID → final state
 	replayed int               // runs replayed
 	midSync  int               // steps injected while a sync was running
-	known    int               // known bugs met (knownResetCount)
 }
 
 // runSchedule runs s and checks the invariants.
@@ -616,31 +615,6 @@ func (s schedule) workflowIDs() []string {
 		ids = append(ids, ps.ID)
 	}
 	return ids
-}
-
-// knownResetCount is a product bug the schedules found (seed 23066): a
-// workflow reset to the first workflow task re-runs that task, so the reset
-// run's GenerationStarted (workflow.Now there) is the reset's time, not the
-// first run's; the records the first run committed carry the old start and
-// the final count (distinct keys of the generation's start, ARCHITECTURE.md
-// §Sink protocol) leaves them out. The records themselves are exact. Until
-// it is fixed, a completed task that was reset and whose only fault is its
-// checkpoint's record count is logged as this known bug, not failed, unless
-// SYNCFLOW_CHAOS_STRICT=1.
-const knownResetCount = "known bug: a workflow reset in the first run changes the generation start, so the final count misses the records committed before the reset"
-
-// failfKnown is failf, or a log of the known bug when known is true and
-// the run is not strict.
-func (r *chaosRun) failfKnown(known bool, invariant, format string, args ...any) {
-	r.t.Helper()
-	if known && os.Getenv("SYNCFLOW_CHAOS_STRICT") != "1" {
-		r.note("seed %d: %s (SYNCFLOW_CHAOS_STRICT=1 fails it): %s", r.s.Seed, knownResetCount, fmt.Sprintf(format, args...))
-		r.mu.Lock()
-		r.known++
-		r.mu.Unlock()
-		return
-	}
-	r.failf(invariant, format, args...)
 }
 
 // failf fails the schedule's test with the seed and how to rerun it.
