@@ -171,6 +171,7 @@ func TestConcurrentCheckpointNeverClaimsAnUncommittedPage(t *testing.T) {
 	reached, release := holdUntilReleased(t, src, 2)
 	ds := src.dataset("held", source.PaginationPage)
 	ds.RateLimit = fastKey
+	ds.Source.Timeout = 0 // the default: the held page is not cut off by the test's short timeout
 	const id = "task-held"
 	run := e.startDefault(id, ds, workflows.SyncOptions{})
 
@@ -240,6 +241,7 @@ func TestConcurrent429FreezesTheOtherPagesInFlight(t *testing.T) {
 	src.script(4, fault{status: http.StatusTooManyRequests, retryAfter: "1"})
 	reached, release := holdUntilReleased(t, src, 3)
 	ds := src.dataset("frozen", source.PaginationPage)
+	ds.Source.Timeout = 0 // the default: the held page is not cut off by the test's short timeout
 	// Turns 20 ms apart, one at a time: pages queue at the limiter.
 	ds.RateLimit = config.RateLimit{RPS: 50, Burst: 1}
 	run := e.startDefault("task-frozen", ds, workflows.SyncOptions{})
