@@ -198,7 +198,7 @@ func (s *pageSync) onWindowRateLimited(r fetched, e *sferrors.Error) (stop bool,
 	if r.sent.Before(s.win.frozeAt) {
 		s.a.Limits.Freeze(s.key, e.RetryAfter)
 	} else {
-		s.win.frozeAt = s.a.now()
+		s.win.frozeAt = time.Now() // the clock of fetched.sent
 		if stop, err = s.onRateLimited(e); stop || err != nil {
 			return stop, err
 		}

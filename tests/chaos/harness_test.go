@@ -101,12 +101,20 @@ type demoSource struct {
 }
 
 func newDemoSource(t *testing.T) *demoSource {
+	return newDemoSourceWith(t, demoapi.DatasetSpec{}, demoapi.Faults{})
+}
+
+// newDemoSourceWith is newDemoSource whose dataset has spec's server-side
+// rate limit and whose API injects faults (besides the page latency).
+func newDemoSourceWith(t *testing.T, spec demoapi.DatasetSpec, faults demoapi.Faults) *demoSource {
 	t.Helper()
+	spec.ID, spec.Pagination, spec.Total = datasetID, source.PaginationPage, totalRecs
+	faults.Latency = pageLatency
 	s := &demoSource{
 		api: demoapi.New(demoapi.Options{
 			Seed:     7,
-			Datasets: []demoapi.DatasetSpec{{ID: datasetID, Pagination: source.PaginationPage, Total: totalRecs}},
-			Faults:   demoapi.Faults{Latency: pageLatency},
+			Datasets: []demoapi.DatasetSpec{spec},
+			Faults:   faults,
 		}),
 		requests: map[int]int{},
 		inFlight: map[int]int{},
