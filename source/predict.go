@@ -41,7 +41,9 @@ type Shape struct {
 }
 
 // Shape returns p's shape.
-func (p Page) Shape() Shape { return Shape{Records: len(p.Records), Total: p.Total, HasTotal: p.HasTotal} }
+func (p Page) Shape() Shape {
+	return Shape{Records: len(p.Records), Total: p.Total, HasTotal: p.HasTotal}
+}
 
 // Predict returns the cursors of up to n pages that follow the page at
 // cursor, as the source will most likely name them, for fetching them
