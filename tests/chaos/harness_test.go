@@ -92,8 +92,9 @@ func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 // demoSource is the demo API served from the test process, behind a handler
 // that counts the requests for every page.
 type demoSource struct {
-	api *demoapi.Server
-	url string
+	api   *demoapi.Server
+	clean *demoapi.Server
+	url   string
 
 	mu       sync.Mutex
 	requests map[int]int // page -> requests received
@@ -115,6 +116,11 @@ func newDemoSourceWith(t *testing.T, spec demoapi.DatasetSpec, faults demoapi.Fa
 			Seed:     7,
 			Datasets: []demoapi.DatasetSpec{spec},
 			Faults:   faults,
+		}),
+		// The same records without faults or limit, for keys.
+		clean: demoapi.New(demoapi.Options{
+			Seed:     7,
+			Datasets: []demoapi.DatasetSpec{{ID: datasetID, Pagination: source.PaginationPage, Total: totalRecs}},
 		}),
 		requests: map[int]int{},
 		inFlight: map[int]int{},
@@ -158,7 +164,7 @@ func (s *demoSource) keys(t *testing.T) []string {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/datasets/"+datasetID+"/records?page=1&page_size="+strconv.Itoa(demoapi.MaxPageSize), nil)
-	s.api.ServeHTTP(rec, req)
+	s.clean.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var body struct {
 		Items []struct {
