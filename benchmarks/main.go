@@ -145,6 +145,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		rows = append(rows, r)
 	}
+	if *only == "" || *only == "concurrent" {
+		rs, err := concurrentBenchmarks(ctx, stdout, *short)
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: concurrent: %v\n", err)
+			return 1
+		}
+	}
 	if rowName, isRate := strings.CutPrefix(*only, "rate"); *only == "" || isRate && (rowName == "" || rowName[0] == ':') {
 		rs, err := rateBenchmarks(ctx, stdout, rateParams{window: *rateWindow, row: strings.TrimPrefix(rowName, ":"), partitions: *partitions})
 		rows = append(rows, rs...)
