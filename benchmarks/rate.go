@@ -62,20 +62,24 @@ type hit struct {
 }
 
 // recorder wraps the demo API and logs every record request by dataset.
+// The record answers of the datasets in bare carry no rate-limit header:
+// no RateLimit, RateLimit-Policy or Retry-After, as from a proxy that
+// limits without saying how (nginx limit_req).
 type recorder struct {
 	next http.Handler
+	bare map[string]bool
 	mu   sync.Mutex
 	hits map[string][]hit
 }
 
 func (r *recorder) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	sw := &statusWriter{ResponseWriter: w, status: http.StatusOK}
-	r.next.ServeHTTP(sw, req)
 	id, ok := strings.CutPrefix(req.URL.Path, "/datasets/")
-	if !ok {
-		return
+	if ok {
+		id, ok = strings.CutSuffix(id, "/records")
 	}
-	id, ok = strings.CutSuffix(id, "/records")
+	sw.bare = ok && r.bare[id]
+	r.next.ServeHTTP(sw, req)
 	if !ok {
 		return
 	}
@@ -120,11 +124,27 @@ func sortHits(h []hit) {
 type statusWriter struct {
 	http.ResponseWriter
 	status int
+	bare   bool // strip the rate-limit headers
 }
 
 func (w *statusWriter) WriteHeader(code int) {
 	w.status = code
+	w.strip()
 	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	w.strip()
+	return w.ResponseWriter.Write(b)
+}
+
+// strip removes the rate-limit headers of a bare answer.
+func (w *statusWriter) strip() {
+	if w.bare {
+		for _, h := range []string{"RateLimit", "RateLimit-Policy", "Retry-After"} {
+			w.Header().Del(h)
+		}
+	}
 }
 
 // count is what the source answered in a span.
@@ -184,10 +204,10 @@ func rateDatasets(total int) []demoapi.DatasetSpec {
 	free := func(id string) demoapi.DatasetSpec {
 		return demoapi.DatasetSpec{ID: id, Pagination: source.PaginationCursor, Total: total}
 	}
-	unknown := limited("unknown")
-	unknown.Total = rateUnknownRequests * rateBenchPageSize
+	unknown, bare := limited("unknown"), limited("unknown-bare")
+	unknown.Total, bare.Total = rateUnknownRequests*rateBenchPageSize, rateUnknownRequests*rateBenchPageSize
 	return []demoapi.DatasetSpec{
-		limited("known"), unknown,
+		limited("known"), unknown, bare,
 		free("shared-a"), free("shared-b"), free("global-2"), free("global-4"), free("global-free"),
 		free("open-declared"), free("open-adaptive"),
 	}
@@ -229,7 +249,7 @@ func newRateEnvWith(ctx context.Context, apiOpts demoapi.Options, partitions int
 		return nil, err
 	}
 	e.api = demoapi.New(apiOpts)
-	e.rec = &recorder{next: e.api, hits: map[string][]hit{}}
+	e.rec = &recorder{next: e.api, hits: map[string][]hit{}, bare: map[string]bool{"unknown-bare": true}}
 	e.srv = httptest.NewServer(e.rec)
 	return e, nil
 }
@@ -330,7 +350,7 @@ func rateBenchmarks(ctx context.Context, out io.Writer, p rateParams) ([]row, er
 		name string
 		f    func(context.Context, io.Writer, *rateEnv, rateParams) ([]row, error)
 	}{
-		{"known", one(rateKnown)}, {"unknown", one(rateUnknown)}, {"shared", one(rateSharedKey)}, {"global", rateGlobal}, {"open", one(rateOpen)},
+		{"known", one(rateKnown)}, {"unknown", one(rateUnknown)}, {"bare", one(rateUnknownBare)}, {"shared", one(rateSharedKey)}, {"global", rateGlobal}, {"open", one(rateOpen)},
 	} {
 		if p.row != "" && p.row != b.name {
 			continue
@@ -377,22 +397,36 @@ func rateKnown(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) (ro
 // rateUnknown: the same server, no declared rate: the key discovers the
 // limit during a sync of rateUnknownRequests pages, measured whole, from
 // its first request to its last: slow start, refusals and freezes count.
+// The demo API announces its limit (RateLimit-Policy: 20 per second) and
+// its bucket (RateLimit), which the key uses; rateUnknownBare is the same
+// without any header.
 func rateUnknown(ctx context.Context, out io.Writer, e *rateEnv, _ rateParams) (row, error) {
-	const tq, id = "rate-unknown", "bench-rate-unknown"
+	return rateUndeclared(ctx, out, e, "unknown", "with the demo API's RateLimit headers")
+}
+
+// rateUnknownBare: rateUnknown against the same server stripped of every
+// rate-limit header (no policy, no Retry-After), as behind nginx limit_req.
+func rateUnknownBare(ctx context.Context, out io.Writer, e *rateEnv, _ rateParams) (row, error) {
+	return rateUndeclared(ctx, out, e, "unknown-bare", "no rate-limit header, no Retry-After")
+}
+
+func rateUndeclared(ctx context.Context, out io.Writer, e *rateEnv, id, what string) (row, error) {
+	tq, task := "rate-"+id, "bench-rate-"+id
 	w, _, err := e.worker(tq)
 	if err != nil {
 		return row{}, err
 	}
-	ds := e.dataset("unknown", config.RateLimit{})
-	c, err := e.wholeSync(ctx, tq, id, ds, w)
+	ds := e.dataset(id, config.RateLimit{})
+	c, err := e.wholeSync(ctx, tq, task, ds, w)
 	if err != nil {
 		return row{}, err
 	}
-	fmt.Fprintf(out, "rate, undeclared: whole sync of %d requests in %s: %.2f req/s ok, %d answered 429\n",
-		c.total, c.span.Round(time.Millisecond), c.okRate(), c.limited)
+	fmt.Fprintf(out, "rate, undeclared (%s): whole sync of %d requests in %s: %.2f req/s ok, %d answered 429\n",
+		what, c.total, c.span.Round(time.Millisecond), c.okRate(), c.limited)
 	ratio := c.okRate() / rateBenchLimit
 	return row{
-		name:     fmt.Sprintf("rate, limit %d/s undeclared, %d-request sync: achieved over the whole sync / limit, 429 share", rateBenchLimit, rateUnknownRequests),
+		name: fmt.Sprintf("rate, limit %d/s undeclared, %s, %d-request sync: achieved over the whole sync / limit, 429 share",
+			rateBenchLimit, what, rateUnknownRequests),
 		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429 (%d of %d)", c.okRate(), c.span.Round(time.Millisecond), 100*c.share429(), c.limited, c.total),
 		baseline: fmt.Sprintf("server limit %d req/s, burst %d", rateBenchLimit, rateBenchBurst),
 		ratio:    ratio,

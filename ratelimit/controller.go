@@ -71,6 +71,11 @@ type controller struct {
 	slowStart bool
 	grown     time.Time // when slow start last grew the rate
 
+	// hinted is the rate a short quota policy of the server announces
+	// (requests per window, hints.Quota Limit and Window): an adaptive key
+	// takes it as its limit, found without a single refusal. 0: none.
+	hinted float64
+
 	lastDecrease time.Time
 	inflight     int // requests sent and not yet answered
 	pending      int // of those, sent before the last cut
@@ -194,6 +199,25 @@ func (c *controller) warned(now time.Time) bool {
 	return c.congested(now, true)
 }
 
+// hint records the rate a server's short quota policy announces (rps > 0)
+// for an adaptive key: the key's rate is never above it, and a key still
+// in slow start leaves it at that rate at once, as if it had been declared.
+// A declared key keeps its ceiling.
+func (c *controller) hint(rps float64, now time.Time) {
+	if !c.adaptive() || !(rps > 0) || rps == c.hinted {
+		return
+	}
+	c.hinted = math.Max(rps, c.floor)
+	if c.slowStart {
+		c.slowStart = false
+		c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = c.hinted, c.hinted, c.hinted, 0, now, cubicC
+		return
+	}
+	c.rate = math.Min(c.rate, c.hinted)
+	c.base = math.Min(c.base, c.rate)
+	c.wmax = math.Min(c.wmax, c.hinted)
+}
+
 // congested cuts the rate for a rate-limit answer (early == false) or a
 // warning (early == true); see throttled and warned.
 func (c *controller) congested(now time.Time, early bool) bool {
@@ -204,6 +228,10 @@ func (c *controller) congested(now time.Time, early bool) bool {
 	c.slowStart = false
 	c.wmax = math.Max(w*plateau, c.floor)
 	c.rate = math.Max(w*beta, c.floor)
+	if c.hinted > 0 && c.adaptive() {
+		c.wmax = math.Max(math.Min(c.wmax, c.hinted), c.floor)
+		c.rate = math.Max(math.Min(c.rate, c.hinted), c.floor)
+	}
 	span := c.wmax - c.rate
 	if span < w*(1-c.beta)/2 { // at the floor, or Decrease near 1
 		span = w * (1 - c.beta) / 2
@@ -266,6 +294,9 @@ func (c *controller) succeeded(now time.Time) {
 	if c.adaptive() {
 		if m, ok := c.meter.rate(now, c.since(now)); ok {
 			target = math.Min(target, math.Max(c.rate, 2*m))
+		}
+		if c.hinted > 0 {
+			target = math.Min(target, c.hinted)
 		}
 	} else {
 		target = math.Min(target, c.ceiling)
