@@ -16,7 +16,7 @@ import (
 // declared variant of the same source is the concurrent-pages group's.
 const (
 	latencyRecords  = 6000 // -short: latencyShort
-	latencyShort    = 2000
+	latencyShort    = 1000
 	latencyPageSize = 50
 	latencyLimit    = 40 // req/s, the server's
 	latencyBurst    = 5

@@ -604,7 +604,7 @@ func rateGlobal(ctx context.Context, out io.Writer, e *rateEnv, p rateParams) ([
 		}
 		counts[i] = c
 	}
-	free, err := rateGlobalRun(ctx, e, "rate-global-free", "global-free", 2, 0, min(p.window, 10*time.Second))
+	free, err := rateGlobalRun(ctx, e, "rate-global-free", "global-free", 2, 0, min(p.window, 5*time.Second))
 	if err != nil {
 		return nil, err
 	}
