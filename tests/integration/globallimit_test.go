@@ -88,21 +88,21 @@ func fairEnv(t *testing.T) *env {
 }
 
 // The global per-key limit is never exceeded by more than its burst: six
-// datasets share one key with global_rps 20 and sync on two workers, each
+// datasets share one key with global_rps 8 and sync on two workers, each
 // of which would send 1,000 req/s on its own. The API keeps its own limit
-// on the key: 20 req/s with a bucket of 2 s of that rate (the matching
+// on the key: 8 req/s with a bucket of 2 s of that rate (the matching
 // service's limiter lets 1 s of the limit go at once; the other second
 // absorbs the delivery of a dispatched task to the request it makes). The
 // API answers no 429, and every record arrives. Counts only: how close the
 // rate comes to the limit is the benchmark's (BENCHMARKS.md, rate:global).
 // Without the global limit (or with one the server did not keep) the two
-// workers send the key's 240 requests as fast as six tasks go and the
+// workers send the key's 120 requests as fast as six tasks go and the
 // bucket runs dry within seconds.
 func TestGlobalLimitHeldAgainstTheAPIsLimiter(t *testing.T) {
 	const (
-		global = 20
+		global = 8
 		tasks  = 6
-		pages  = 40
+		pages  = 20
 		size   = 10
 		key    = "shared-api"
 	)
