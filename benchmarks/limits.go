@@ -19,7 +19,7 @@ const (
 	latencyShort    = 1000
 	latencyPageSize = 50
 	latencyLimit    = 40 // req/s, the server's
-	latencyBurst    = 5
+	latencyBurst    = 10 // as benchmarks/concurrent.go's LatencyBoundBurst: a quarter second
 	latencyDelay    = 150 * time.Millisecond
 )
 
