@@ -16,7 +16,7 @@ import (
 // declared variant of the same source is the concurrent-pages group's.
 const (
 	latencyRecords  = 6000 // -short: latencyShort
-	latencyShort    = 1000
+	latencyShort    = 2000
 	latencyPageSize = 50
 	latencyLimit    = 40 // req/s, the server's
 	latencyBurst    = 10 // as benchmarks/concurrent.go's LatencyBoundBurst: a quarter second
