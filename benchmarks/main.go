@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	incPageSize := fs.Int("incremental-page-size", 500, "page size of the incremental dataset (-short: 250)")
 	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 250)")
 	batchConcurrency := fs.Int("batch-concurrency", 50, "concurrency of the batch benchmark")
-	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: fairness.ServerSettings', 1; the server's own default is 4)")
+	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: as fairness.ServerSettings, 1; the server's own default is 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./benchmarks [flags]\n\nMeasures syncflow against baselines measured in the same run; prints ratios.\n\nflags:\n")

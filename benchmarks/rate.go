@@ -52,7 +52,7 @@ const (
 type rateParams struct {
 	window     time.Duration // the measured span
 	row        string        // run only this row (known, unknown, shared, global, open); "" for all
-	partitions int           // the task queue's read and write partitions; 0: fairness.ServerSettings' (1)
+	partitions int           // the task queue's read and write partitions; 0: as fairness.ServerSettings (1)
 }
 
 // hit is one request the source answered.
