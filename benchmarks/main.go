@@ -44,7 +44,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	records := fs.Int("records", 100_000, "records in the throughput dataset")
 	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
 	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
-	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, flaky, incremental, limits, rate, or one rate row (rate:known, rate:unknown, rate:bare, rate:shared, rate:global, rate:open)")
+	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, flaky, incremental, concurrent, limits, rate, or one rate row (rate:known, rate:unknown, rate:bare, rate:shared, rate:global, rate:open)")
 	incRecords := fs.Int("incremental-records", 100_000, "records in the incremental dataset (-short: 50,000)")
 	incPageSize := fs.Int("incremental-page-size", 500, "page size of the incremental dataset (-short: 250)")
 	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 250)")
@@ -138,6 +138,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rows = append(rows, rs...)
 		if err != nil {
 			fmt.Fprintf(stderr, "benchmarks: limits: %v\n", err)
+			return 1
+		}
+	}
+	if *only == "" || *only == "concurrent" {
+		rs, err := concurrentBenchmarks(ctx, stdout, *short)
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: concurrent: %v\n", err)
 			return 1
 		}
 	}
