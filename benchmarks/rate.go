@@ -249,7 +249,7 @@ func newRateEnvWith(ctx context.Context, apiOpts demoapi.Options, partitions int
 		return nil, err
 	}
 	e.api = demoapi.New(apiOpts)
-	e.rec = &recorder{next: e.api, hits: map[string][]hit{}, bare: map[string]bool{"unknown-bare": true}}
+	e.rec = &recorder{next: e.api, hits: map[string][]hit{}, bare: map[string]bool{"unknown-bare": true, "latency-bare": true}}
 	e.srv = httptest.NewServer(e.rec)
 	return e, nil
 }
