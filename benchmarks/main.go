@@ -54,12 +54,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	records := fs.Int("records", 100_000, "records in the throughput dataset")
 	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
 	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
-	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, flaky, incremental, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
+	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, flaky, incremental, concurrent, limits, rate, or one rate row (rate:known, rate:unknown, rate:bare, rate:shared, rate:global, rate:open)")
 	incRecords := fs.Int("incremental-records", 100_000, "records in the incremental dataset (-short: 50,000)")
 	incPageSize := fs.Int("incremental-page-size", 500, "page size of the incremental dataset (-short: 250)")
 	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 250)")
 	batchConcurrency := fs.Int("batch-concurrency", 50, "concurrency of the batch benchmark")
-	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: the server's default, 4)")
+	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: as fairness.ServerSettings, 1; the server's own default is 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	strict := fs.Bool("strict", false, "with -short, fail on a missed figure target too (a failed correctness check always fails)")
 	samples := fs.Int("samples", 3, "alternating samples of the throughput row, whose median is reported (-short: 3 as well)")
@@ -144,6 +144,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		rows = append(rows, r)
+	}
+	if *only == "" || *only == "limits" {
+		rs, err := limitsBenchmarks(ctx, stdout, *short)
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: limits: %v\n", err)
+			return 1
+		}
 	}
 	if *only == "" || *only == "concurrent" {
 		rs, err := concurrentBenchmarks(ctx, stdout, *short)
