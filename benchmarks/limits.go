@@ -83,6 +83,7 @@ func latencyUndeclared(ctx context.Context, out io.Writer, e *rateEnv, id, what 
 			latencyDelay, latencyLimit, what, records),
 		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429 (%d of %d)", c.okRate(), c.span.Round(time.Millisecond), 100*c.share429(), c.limited, c.total),
 		baseline: fmt.Sprintf("server limit %d req/s, burst %d (one request at a time: %.1f req/s)", latencyLimit, latencyBurst, sequential),
+		bound:    true,
 		ratio:    ratio,
 		target:   ">= 0.85, 429 <= 3%",
 		ok:       ratio >= 0.85 && c.share429() <= 0.03,
