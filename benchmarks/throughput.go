@@ -62,16 +62,16 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 		return row{}, err
 	}
 	defer direct.Close()
-	start := time.Now()
+	start, cpu := time.Now(), processCPU()
 	pages, n, err := directSync(ctx, client, direct, "direct", ds)
 	if err != nil {
 		return row{}, fmt.Errorf("direct loop: %w", err)
 	}
-	directTime := time.Since(start)
+	directTime, directCPU := time.Since(start), processCPU()-cpu
 	if n != int64(records) {
 		return row{}, fmt.Errorf("direct loop synced %d records, want %d", n, records)
 	}
-	fmt.Fprintf(out, "direct loop: %d records in %d pages, %s\n", n, pages, directTime.Round(time.Millisecond))
+	fmt.Fprintf(out, "direct loop: %d records in %d pages, %s (process CPU %s)\n", n, pages, directTime.Round(time.Millisecond), directCPU.Round(time.Millisecond))
 
 	// Temporal path.
 	dest, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "temporal.db"))
@@ -87,12 +87,12 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 		return row{}, err
 	}
 	defer w.Stop()
-	start = time.Now()
+	start, cpu = time.Now(), processCPU()
 	res, err := runSync(ctx, c, "bench-throughput", ds, opts)
 	if err != nil {
 		return row{}, err
 	}
-	temporalTime := time.Since(start)
+	temporalTime, temporalCPU := time.Since(start), processCPU()-cpu
 	if res.Records != int64(records) {
 		return row{}, fmt.Errorf("temporal path synced %d records, want %d", res.Records, records)
 	}
@@ -100,7 +100,7 @@ func throughput(ctx context.Context, out io.Writer, records, pageSize int, opts 
 	if err != nil || stored != int64(records) {
 		return row{}, fmt.Errorf("temporal path stored %d records (%v), want %d", stored, err, records)
 	}
-	fmt.Fprintf(out, "temporal path: %d records in %d pages, %s (%d retries)\n", res.Records, res.Pages, temporalTime.Round(time.Millisecond), res.Retries)
+	fmt.Fprintf(out, "temporal path: %d records in %d pages, %s (%d retries, process CPU %s)\n", res.Records, res.Pages, temporalTime.Round(time.Millisecond), res.Retries, temporalCPU.Round(time.Millisecond))
 
 	ratio := directTime.Seconds() / temporalTime.Seconds()
 	return row{
