@@ -50,9 +50,9 @@ func (s SignalReporter) ReportProgress(ctx context.Context, workflowID, runID st
 const reportTimeout = 5 * time.Second
 
 // progressReports sends one execution's committed positions to its
-// workflow: an interval after the first commit, then at most every
-// interval (a commit in between is sent when the interval ends), and on
-// stop(true) whatever was committed since the last report. The number of signals of
+// workflow: at once after the first commit, then at most every interval
+// (a commit in between is sent when the interval ends), and on stop(true)
+// whatever was committed since the last report. The number of signals of
 // one execution is bounded by its pages and its duration / interval.
 type progressReports struct {
 	r        ProgressReporter
@@ -92,9 +92,7 @@ func (p *progressReports) loop() {
 			return
 		case <-p.changed:
 		}
-		// The first report waits an interval too: an execution that ends
-		// sooner reports nothing, its result says where it stands (a small
-		// task's signal cost the server a workflow task of its own).
+		p.send()
 		t := time.NewTimer(p.every)
 		select {
 		case <-p.done:
@@ -102,7 +100,6 @@ func (p *progressReports) loop() {
 			return
 		case <-t.C:
 		}
-		p.send()
 	}
 }
 

@@ -84,7 +84,6 @@ type workerOptions struct {
 	slots       int
 	observer    activities.Observer
 	secrets     *secrets.Resolver // the operator's secret bindings; nil binds none
-	reportEvery time.Duration     // progress report interval; 0: the product's default
 }
 
 // startWorker starts a syncflow worker on the test's task queue. It is
@@ -100,7 +99,6 @@ func (e *env) startWorker(o workerOptions) worker.Worker {
 		TaskQueue:               e.tq,
 		StopTimeout:             o.stopTimeout,
 		MaxConcurrentActivities: o.slots,
-		ReportEvery:             o.reportEvery,
 	})
 	require.NoError(e.t, err)
 	require.NoError(e.t, w.Start())
