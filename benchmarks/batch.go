@@ -120,9 +120,10 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int, tune batch
 	if err != nil {
 		return row{}, err
 	}
-	// A stalled batch fails the row instead of hanging: it may take at most
-	// 1/batchMinRatio times the direct loop (and a minute at least).
-	wctx, cancel := context.WithTimeout(ctx, max(time.Minute, time.Duration(float64(directTime)/batchMinRatio)))
+	// A stalled batch fails the benchmark instead of hanging: it may take
+	// at most batchStall times the direct loop (and 5 minutes at least); a
+	// slow one only misses the target.
+	wctx, cancel := context.WithTimeout(ctx, max(5*time.Minute, batchStall*directTime))
 	defer cancel()
 	res, err := sf.WaitBatch(wctx, run)
 	if err != nil {
@@ -164,6 +165,10 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int, tune batch
 // direct loop, cannot beat c times its rate, so a higher ratio means the
 // measurement is broken.
 const batchMinRatio = 0.05
+
+// batchStall bounds the batch's wait, in direct-loop durations (a ratio
+// of 0.005, a tenth of the target's bound).
+const batchStall = 200
 
 // batchTuning are the batch row's server and worker settings (flags):
 // zero values are the products' defaults.
