@@ -215,6 +215,10 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 	var cancelAhead context.CancelFunc
 	s.fctx, cancelAhead = context.WithCancel(ctx)
 	defer cancelAhead()
+	if s.windowed() { // several pages in flight (window.go)
+		s.win = newWindow(s.cfg.ConcurrencyBound())
+		defer s.win.close()
+	}
 
 	for !s.pos.Done && s.budgetLeft() {
 		stop, err := s.step()
@@ -262,6 +266,7 @@ type pageSync struct {
 	pos      task.Position
 	res      SyncPagesResult
 	ahead    <-chan fetched
+	win      *window         // the pages in flight of a page or offset source; nil: one fetch ahead
 	repeats  repeatDetector  // pages served again (repeat.go)
 	cfg      source.Config   // the source, with the incremental filter of the run (incremental.go)
 	deletes  sink.DeleteMode // what the completing commit does to records not seen
@@ -320,7 +325,15 @@ func (s *pageSync) step() (stop bool, err error) {
 		s.res.WorkerStopping = true
 		return true, nil
 	}
-	r := s.awaitFetch()
+	var r fetched
+	if s.win != nil {
+		if stop, err := s.awaitWindow(); stop || err != nil {
+			return stop, err
+		}
+		r = s.win.pop()
+	} else {
+		r = s.awaitFetch()
+	}
 	if r.waitErr != nil {
 		return s.onWaitError(r.waitErr)
 	}
@@ -333,7 +346,7 @@ func (s *pageSync) step() (stop bool, err error) {
 // budgetLeft says whether this execution may fetch another page: always
 // one, then while it has pages and time left.
 func (s *pageSync) budgetLeft() bool {
-	return s.res.PagesFetched < s.in.MaxPages && (s.res.PagesFetched == 0 || s.a.now().Sub(s.started) < s.in.MaxDuration)
+	return s.res.PagesFetched < s.pageBudget() && (s.res.PagesFetched == 0 || s.a.now().Sub(s.started) < s.in.MaxDuration)
 }
 
 func (s *pageSync) isStopping() bool {
@@ -349,15 +362,18 @@ func (s *pageSync) isStopping() bool {
 // in the background.
 func (s *pageSync) fetch(cursor string) <-chan fetched {
 	ch := make(chan fetched, 1)
-	go func() {
-		if err := s.a.Limits.WaitAtMost(s.fctx, s.key, s.limit, s.waitBound()); err != nil {
-			ch <- fetched{waitErr: err}
-			return
-		}
-		p, err := s.a.Source.Fetch(s.fctx, s.cfg, cursor)
-		ch <- fetched{page: p, err: err}
-	}()
+	go func() { ch <- s.fetchNow(s.fctx, cursor) }()
 	return ch
+}
+
+// fetchNow waits for the key's rate limit, then fetches the page at cursor.
+func (s *pageSync) fetchNow(ctx context.Context, cursor string) fetched {
+	if err := s.a.Limits.WaitAtMost(ctx, s.key, s.limit, s.waitBound()); err != nil {
+		return fetched{waitErr: err}
+	}
+	sent := time.Now()
+	p, err := s.a.Source.Fetch(ctx, s.cfg, cursor)
+	return fetched{page: p, err: err, sent: sent, took: time.Since(sent)}
 }
 
 // awaitFetch is the page at the current position: the one fetched ahead,
@@ -414,8 +430,10 @@ func (s *pageSync) onRateLimited(e *sferrors.Error) (stop bool, _ error) {
 // commit writes a fetched page with the task's next position in one sink
 // transaction (the next page is fetched meanwhile), then heartbeats it.
 func (s *pageSync) commit(page source.Page) error {
-	s.a.observeRequest(s.in.Dataset.ID, "ok")
-	s.a.Limits.Observe(s.key, hints.ParseQuotaWith(page.Header, s.a.now(), s.in.Dataset.Source.QuotaHeaders))
+	if s.win == nil { // a window observes each page as it arrives
+		s.a.observeRequest(s.in.Dataset.ID, "ok")
+		s.a.Limits.Observe(s.key, hints.ParseQuotaWith(page.Header, s.a.now(), s.in.Dataset.Source.QuotaHeaders))
+	}
 	if e := s.repeats.check(s.in.Dataset.Source.Pagination, s.pos, page); e != nil {
 		return s.fail(e)
 	}
@@ -425,7 +443,11 @@ func (s *pageSync) commit(page source.Page) error {
 	}
 	next := s.pos.Advance(page.Next, page.Done, len(page.Records))
 	next.Window.To = task.MaxMark(s.pos.Window.To, highest)
-	s.fetchAhead(next)
+	if s.win != nil {
+		s.advance(next, page)
+	} else {
+		s.fetchAhead(next)
+	}
 	if err := s.snk.Commit(s.ctx, s.checkpoint(next), page.Records); err != nil {
 		if s.ctx.Err() != nil {
 			return s.fail(cutOff(s.ctx, s.stopping, "commit"))
@@ -506,6 +528,8 @@ type fetched struct {
 	page    source.Page
 	err     error // from the source
 	waitErr error // from the rate-limit wait
+	sent    time.Time
+	took    time.Duration // from the limiter's turn to the answer
 }
 
 // cutOff classifies an activity whose context ended. Only a cancellation

@@ -45,7 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	records := fs.Int("records", 100_000, "records in the throughput dataset")
 	pageSize := fs.Int("page-size", 500, "page size of the throughput dataset")
 	perActivity := fs.Int("pages-per-activity", 0, "pages one activity execution syncs (0: the workflow's default)")
-	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, flaky, incremental, rate, or one rate row (rate:known, rate:unknown, rate:shared, rate:global, rate:open)")
+	only := fs.String("only", "", "run only the benchmarks with this name: throughput, batch, resume, cancel, flaky, incremental, concurrent, limits, rate, or one rate row (rate:known, rate:unknown, rate:bare, rate:shared, rate:global, rate:open)")
 	incRecords := fs.Int("incremental-records", 100_000, "records in the incremental dataset (-short: 50,000)")
 	incPageSize := fs.Int("incremental-page-size", 500, "page size of the incremental dataset (-short: 250)")
 	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 250)")
@@ -57,7 +57,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return err
 	})
 	fs.IntVar(&tune.pollers, "batch-pollers", 0, "workflow and activity task pollers of the batch benchmark's worker (0: the SDK's default)")
-	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: the server's default, 4)")
+	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: as fairness.ServerSettings, 1; the server's own default is 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
@@ -147,6 +147,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 1
 		}
 		rows = append(rows, r)
+	}
+	if *only == "" || *only == "limits" {
+		rs, err := limitsBenchmarks(ctx, stdout, *short)
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: limits: %v\n", err)
+			return 1
+		}
+	}
+	if *only == "" || *only == "concurrent" {
+		rs, err := concurrentBenchmarks(ctx, stdout, *short)
+		rows = append(rows, rs...)
+		if err != nil {
+			fmt.Fprintf(stderr, "benchmarks: concurrent: %v\n", err)
+			return 1
+		}
 	}
 	if rowName, isRate := strings.CutPrefix(*only, "rate"); *only == "" || isRate && (rowName == "" || rowName[0] == ':') {
 		rs, err := rateBenchmarks(ctx, stdout, rateParams{window: *rateWindow, row: strings.TrimPrefix(rowName, ":"), partitions: *partitions})

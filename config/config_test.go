@@ -112,6 +112,18 @@ func TestLoadProblems(t *testing.T) {
 			text: "negative page size -5",
 		},
 		{
+			name: "concurrency of a cursor source",
+			content: header + `  - id: orders
+    source:
+      url: http://api.example.com/orders
+      key: id
+      pagination: {type: cursor, next: meta.next}
+      concurrency: 4
+`,
+			want: Problem{Line: 8, Entry: "datasets[0]", Dataset: "orders", Field: "source.concurrency"},
+			text: "cursor pagination fetches one page at a time",
+		},
+		{
 			name: "negative timeout",
 			content: header + `  - id: orders
     source:

@@ -59,6 +59,10 @@ type controller struct {
 	scale float64   // the curve's C, requests per second per second³
 	base  float64   // the rate the last cut set: the curve only lifts it
 	epoch time.Time // when the key resumed after the last cut (or started)
+	// resumed is when the key last came out of a freeze (or started): the
+	// sending rate is measured from there, never across a freeze, however
+	// often slow start moves the curve's epoch.
+	resumed time.Time
 
 	// slowStart: an adaptive key that the server has not yet said no to
 	// doubles its rate every second (as TCP's slow start), capped by twice
@@ -66,6 +70,11 @@ type controller struct {
 	// its modest initial rate: an unthrottled API gets going in seconds.
 	slowStart bool
 	grown     time.Time // when slow start last grew the rate
+
+	// hinted is the rate a short quota policy of the server announces
+	// (requests per window, hints.Quota Limit and Window): an adaptive key
+	// takes it as its limit, found without a single refusal. 0: none.
+	hinted float64
 
 	lastDecrease time.Time
 	inflight     int // requests sent and not yet answered
@@ -89,7 +98,7 @@ func newController(ceiling, initial, minRate, beta float64, now time.Time) contr
 	}
 	// K = 0: the curve starts at the plateau and probes upwards at once.
 	c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = start, start, start, 0, now, cubicC
-	c.slowStart, c.grown = ceiling <= 0, now
+	c.slowStart, c.grown, c.resumed = ceiling <= 0, now, now
 	c.meter.origin = now
 	return c
 }
@@ -132,15 +141,19 @@ func (c *controller) pause(resume time.Time) {
 	if resume.After(c.grown) {
 		c.grown = resume
 	}
+	if resume.After(c.resumed) {
+		c.resumed = resume
+	}
 }
 
-// since returns where the sending rate is measured from: the last resume,
-// at most measureSpan back, so that the measure reflects the current rate.
+// since returns where the sending rate is measured from: the last resume
+// from a freeze, at most measureSpan back, so that the measure reflects the
+// current rate.
 func (c *controller) since(now time.Time) time.Time {
-	if from := now.Add(-measureSpan); from.After(c.epoch) {
+	if from := now.Add(-measureSpan); from.After(c.resumed) {
 		return from
 	}
-	return c.epoch
+	return c.resumed
 }
 
 // sent records a request that was let through.
@@ -186,30 +199,39 @@ func (c *controller) warned(now time.Time) bool {
 	return c.congested(now, true)
 }
 
+// hint records the rate a server's short quota policy announces (rps > 0)
+// for an adaptive key: the key's rate is never above it, and a key still
+// in slow start leaves it at that rate at once, as if it had been declared.
+// A declared key keeps its ceiling.
+func (c *controller) hint(rps float64, now time.Time) {
+	if !c.adaptive() || !(rps > 0) || rps == c.hinted {
+		return
+	}
+	c.hinted = math.Max(rps, c.floor)
+	if c.slowStart {
+		c.slowStart = false
+		c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = c.hinted, c.hinted, c.hinted, 0, now, cubicC
+		return
+	}
+	c.rate = math.Min(c.rate, c.hinted)
+	c.base = math.Min(c.base, c.rate)
+	c.wmax = math.Min(c.wmax, c.hinted)
+}
+
 // congested cuts the rate for a rate-limit answer (early == false) or a
 // warning (early == true); see throttled and warned.
 func (c *controller) congested(now time.Time, early bool) bool {
 	if c.answer() && now.Sub(c.lastDecrease) < sameEventSpan {
 		return false
 	}
-	w := c.rate
-	if m, ok := c.meter.rate(now, c.since(now)); ok && m < w {
-		w = m
-	}
-	w = math.Max(w, c.floor)
+	w, beta, plateau := c.cut(now, early)
 	c.slowStart = false
-	beta, plateau := c.beta, plateauShare
-	if early {
-		beta, plateau = (1+c.beta)/2, 1
-	}
-	if !c.lastDecrease.IsZero() && now.Sub(c.epoch).Seconds() < c.k {
-		// Said no again before the curve got back to its plateau: the
-		// limit is well below the last estimate (it dropped, or the
-		// estimate was wrong), so cut twice as hard.
-		beta *= beta
-	}
 	c.wmax = math.Max(w*plateau, c.floor)
 	c.rate = math.Max(w*beta, c.floor)
+	if c.hinted > 0 && c.adaptive() {
+		c.wmax = math.Max(math.Min(c.wmax, c.hinted), c.floor)
+		c.rate = math.Max(math.Min(c.rate, c.hinted), c.floor)
+	}
 	span := c.wmax - c.rate
 	if span < w*(1-c.beta)/2 { // at the floor, or Decrease near 1
 		span = w * (1 - c.beta) / 2
@@ -221,6 +243,40 @@ func (c *controller) congested(now time.Time, early bool) bool {
 	c.lastDecrease = now
 	c.pending = c.inflight
 	return true
+}
+
+// cut returns how congested cuts: the rate in use w (the lower of the
+// current rate and the one measured since the key last resumed), the
+// factors of w the rate is cut to and the plateau is set at.
+//
+// Leaving slow start, the meter lags the doubling rate (it averages the
+// last second of a ramp): w is then well below the rate just refused,
+// which may itself be close to the limit (a server without a burst refuses
+// as soon as the rate passes it). The plateau is therefore no lower than
+// a cut of the refused rate: the curve climbs back towards it instead of
+// settling where the ramp was a second ago.
+func (c *controller) cut(now time.Time, early bool) (w, beta, plateau float64) {
+	w = c.rate
+	if m, ok := c.meter.rate(now, c.since(now)); ok && m < w {
+		w = m
+	}
+	w = math.Max(w, c.floor)
+	beta, plateau = c.beta, plateauShare
+	if early {
+		beta, plateau = (1+c.beta)/2, 1
+	}
+	if c.slowStart {
+		plateau = math.Max(plateau, c.rate*c.beta/w)
+	}
+	if !c.lastDecrease.IsZero() && now.Sub(c.epoch).Seconds() < c.k {
+		// Said no again before the curve got back to its plateau: the
+		// limit is well below the last estimate (it dropped, or the
+		// estimate was wrong), so cut twice as hard, and put the
+		// plateau no higher than a single cut of the refused rate.
+		beta *= beta
+		plateau = c.beta
+	}
+	return w, beta, plateau
 }
 
 // succeeded records a successful response: the rate follows the cubic curve,
@@ -238,6 +294,9 @@ func (c *controller) succeeded(now time.Time) {
 	if c.adaptive() {
 		if m, ok := c.meter.rate(now, c.since(now)); ok {
 			target = math.Min(target, math.Max(c.rate, 2*m))
+		}
+		if c.hinted > 0 {
+			target = math.Min(target, c.hinted)
 		}
 	} else {
 		target = math.Min(target, c.ceiling)

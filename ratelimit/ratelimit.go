@@ -50,7 +50,8 @@ const (
 	DefaultLowQuota            = 0.1
 	// DefaultMinQuotaHorizon: see Options.MinQuotaHorizon.
 	DefaultMinQuotaHorizon = 10 * time.Second
-	// DefaultFreeze is the freeze of a rate-limit answer without a hint.
+	// DefaultFreeze bounds the first freeze of a rate-limit answer
+	// without a hint (see Registry.Freeze).
 	DefaultFreeze = time.Second
 	// MaxRPS is the highest ceiling a Limit may declare; more is clamped.
 	MaxRPS = 1e9
@@ -212,6 +213,9 @@ type key struct {
 	appliedBurst int
 
 	freezes, requests, strains int64
+	// hintlessRun counts the rate-limit answers without a hint since the
+	// last success (see hintless).
+	hintlessRun int
 }
 
 // get returns key name, creating it (adaptive, not yet configured) if new.
@@ -421,7 +425,8 @@ func (r *Registry) sleep(ctx context.Context, d time.Duration, changed <-chan st
 
 // Freeze records a rate-limit answer for key: no request for the key until
 // now+d plus a jitter of at most min(MaxJitter, d/10); d <= 0 means no hint
-// and freezes for DefaultFreeze. Freezes only extend: a shorter freeze never
+// (see hintless: a few request intervals, doubling while refusals without
+// a hint follow each other with no success between). Freezes only extend: a shorter freeze never
 // shortens a longer one. The first answer of a congestion event also cuts
 // the key's rate by Options.Decrease (not below MinRate): answers to
 // requests already in flight at a cut belong to the same event. The rate's
@@ -430,13 +435,13 @@ func (r *Registry) sleep(ctx context.Context, d time.Duration, changed <-chan st
 // Each request let through by Wait should be answered by one Freeze or one
 // Observe; that is how in-flight requests are told apart.
 func (r *Registry) Freeze(key string, d time.Duration) time.Time {
-	if d <= 0 {
-		d = DefaultFreeze
-	}
 	k := r.get(key)
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := r.opts.Now()
+	if d <= 0 {
+		d = k.hintless()
+	}
 	k.freezes++
 	if k.ctl.throttled(now) {
 		k.apply(now)
@@ -445,6 +450,37 @@ func (r *Registry) Freeze(key string, d time.Duration) time.Time {
 	k.ctl.pause(k.frozenUntil)
 	k.apply(now) // burst 1 from now on: no stored tokens wait at the gate
 	return k.frozenUntil
+}
+
+// Freezes of rate-limit answers without a hint (see hintless).
+const (
+	// hintlessIntervals is how many request intervals, at the rate the key
+	// was refused at, the first hintless freeze lasts: a token bucket or
+	// nginx's limit_req lets the next request through one interval after
+	// the refusal.
+	hintlessIntervals = 4
+	// MinHintlessFreeze and DefaultFreeze bound the first hintless freeze;
+	// MaxHintlessFreeze bounds the doubled ones.
+	MinHintlessFreeze = 100 * time.Millisecond
+	MaxHintlessFreeze = 5 * time.Minute
+)
+
+// hintless returns the freeze of a rate-limit answer without a hint: at
+// first hintlessIntervals request intervals at the key's rate, within
+// [MinHintlessFreeze, DefaultFreeze] (a freeze of one second at 20 req/s
+// cost 20 requests against a server that would have taken the next one 50
+// ms later); doubled for every further hintless answer before a success,
+// up to MaxHintlessFreeze, because refusals in a row mean a quota used up
+// rather than a rate passed. An answer to a request sent before the last
+// cut belongs to the same event and does not double it; k.mu is held.
+func (k *key) hintless() time.Duration {
+	d := time.Duration(hintlessIntervals / math.Max(k.ctl.rate, 1e-3) * float64(time.Second))
+	d = min(max(d, MinHintlessFreeze), DefaultFreeze)
+	d = min(d<<min(k.hintlessRun, 20), MaxHintlessFreeze)
+	if k.ctl.pending == 0 {
+		k.hintlessRun++
+	}
+	return d
 }
 
 // jitter returns a random duration in [0, min(MaxJitter, d/10)): the
@@ -484,6 +520,10 @@ func (r *Registry) Observe(key string, q hints.Quota) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	now := r.opts.Now()
+	k.hintlessRun = 0
+	if rps, ok := r.policyRate(q); ok {
+		k.ctl.hint(rps, now)
+	}
 	if q.Known && r.burstDry(q) {
 		k.ctl.warned(now)
 	} else {
@@ -493,6 +533,17 @@ func (r *Registry) Observe(key string, q hints.Quota) {
 		r.observeQuota(k, q, now)
 	}
 	k.apply(now)
+}
+
+// policyRate returns the rate a short quota policy announces: Limit
+// requests per Window, when the window is shorter than MinQuotaHorizon (a
+// rate such as "20 per second", not a quota to plan, which observeQuota
+// spreads) and the quota is not a leaky bucket's (observeBucket's).
+func (r *Registry) policyRate(q hints.Quota) (float64, bool) {
+	if q.Limit <= 0 || q.Window <= 0 || q.Window >= r.opts.MinQuotaHorizon || q.LeakRate > 0 {
+		return 0, false
+	}
+	return q.Limit / q.Window.Seconds(), true
 }
 
 // horizon returns how far a quota looks ahead: Reset, else Window.

@@ -83,7 +83,6 @@ func TestFreezeExtendOnly(t *testing.T) {
 		{"shorter does not shorten", 10 * time.Second, 2 * time.Second, 10 * time.Second},
 		{"longer extends", 2 * time.Second, 10 * time.Second, 10 * time.Second},
 		{"equal keeps", 5 * time.Second, 5 * time.Second, 5 * time.Second},
-		{"no hint is one second", 0, -time.Second, DefaultFreeze},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,7 +110,7 @@ func TestFreezeJitterBounded(t *testing.T) {
 		{"default: a tenth of the freeze", 10 * time.Second, 0, 0.5, 500 * time.Millisecond},
 		{"capped by a tenth of the freeze", time.Second, time.Second, 0.5, 50 * time.Millisecond},
 		{"almost the bound", 10 * time.Second, 300 * time.Millisecond, 0.999, 299700 * time.Microsecond},
-		{"default freeze", 0, 0, 0.999, 99900 * time.Microsecond},
+		{"no hint", 0, 0, 0.999, 79920 * time.Microsecond}, // 4 intervals at 5 req/s: 800 ms
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,7 +119,7 @@ func TestFreezeJitterBounded(t *testing.T) {
 				Rand: func() float64 { return tt.rand }})
 			d := tt.d
 			if d <= 0 {
-				d = DefaultFreeze
+				d = hintlessIntervals * time.Second / DefaultInitialAdaptiveRate
 			}
 			jitter := reg.Freeze("k", tt.d).Sub(epoch.Add(d))
 			assert.Equal(t, tt.want, jitter)
@@ -129,6 +128,47 @@ func TestFreezeJitterBounded(t *testing.T) {
 			assert.Less(t, jitter, bound)
 		})
 	}
+}
+
+// A rate-limit answer without a hint freezes for a few request intervals
+// at the rate refused (not a whole second: at 20 req/s that cost 20
+// requests), doubling while such answers follow each other with no success
+// between (a quota used up); a success starts again from the short freeze.
+func TestHintlessFreeze(t *testing.T) {
+	reg, clock := newFakeRegistry()
+	ctx := context.Background()
+	send := func() {
+		t.Helper()
+		done := waitAsync(ctx, reg, clock, "k", Limit{RPS: 20})
+		for {
+			select {
+			case res := <-done:
+				require.NoError(t, res.err)
+				return
+			case d := <-clock.started:
+				clock.Advance(d)
+			}
+		}
+	}
+	freeze := func() time.Duration {
+		t.Helper()
+		send()
+		return reg.Freeze("k", 0).Sub(clock.Now())
+	}
+	assert.Equal(t, 200*time.Millisecond, freeze(), "4 intervals at 20 req/s")
+	second := freeze()
+	assert.Greater(t, second, 400*time.Millisecond, "doubled: 4 intervals at the cut rate, twice")
+	assert.Less(t, second, 500*time.Millisecond)
+	for range 20 {
+		freeze()
+	}
+	assert.Equal(t, MaxHintlessFreeze, freeze(), "bounded")
+
+	send()
+	reg.Observe("k", hints.Quota{})
+	// The refusals cut the rate to its floor: 4 intervals there are more
+	// than DefaultFreeze, which bounds the first freeze after a success.
+	assert.Equal(t, DefaultFreeze, freeze(), "a success starts again, undoubled")
 }
 
 func TestWaitBlocksUntilFreezeEnds(t *testing.T) {

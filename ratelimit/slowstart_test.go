@@ -87,7 +87,9 @@ func TestBurstBudgetDryEndsSlowStart(t *testing.T) {
 	before := reg.Status("k").Rate
 	require.Greater(t, before, 20.0, "slow start has grown the rate")
 
-	dry := hints.Quota{Known: true, Limit: 20, Remaining: 0, Reset: time.Second, Window: time.Second}
+	// No policy (Limit, Window): that would announce the rate itself
+	// (TestShortPolicyIsTheRate).
+	dry := hints.Quota{Known: true, Remaining: 0, Reset: time.Second}
 	require.NoError(t, reg.Wait(context.Background(), "k", Limit{}))
 	reg.Observe("k", dry)
 	cut := reg.Status("k")
@@ -102,4 +104,37 @@ func TestBurstBudgetDryEndsSlowStart(t *testing.T) {
 	require.NoError(t, reg.Wait(context.Background(), "k", Limit{}))
 	reg.Observe("k", dry)
 	assert.GreaterOrEqual(t, reg.Status("k").Rate, after, "a later warning does not cut")
+}
+
+// A short quota policy (RateLimit-Policy q=20;w=1: 20 requests per second)
+// announces the limit: an undeclared key in slow start takes it at once,
+// as if declared, and never goes above it while it stands; a declared key
+// keeps its ceiling.
+func TestShortPolicyIsTheRate(t *testing.T) {
+	clock := &simClock{now: epoch}
+	reg := NewRegistry(Options{Now: clock.Now, Timer: clock.Timer})
+	policy := hints.Quota{Known: true, Limit: 20, Window: time.Second, Remaining: 4, Reset: time.Second}
+	require.NoError(t, reg.Wait(context.Background(), "k", Limit{}))
+	reg.Observe("k", policy)
+	assert.Equal(t, 20.0, reg.Status("k").Rate, "the policy's rate, from the first answer")
+	for range 200 {
+		require.NoError(t, reg.Wait(context.Background(), "k", Limit{}))
+		reg.Observe("k", policy)
+		require.LessOrEqual(t, reg.Status("k").Rate, 20.0)
+	}
+	assert.InDelta(t, 20.0, reg.Status("k").Rate, 1e-9, "it stays at the policy's rate")
+	assert.Equal(t, epoch.Add(200*50*time.Millisecond), clock.now, "201 requests at 20 req/s, burst 1")
+
+	// A refusal still cuts below it; the curve climbs back to it, not past.
+	reg.Freeze("k", time.Second)
+	assert.Less(t, reg.Status("k").Rate, 20.0)
+
+	// A policy with a long window is a quota to plan, not a rate; a
+	// declared key keeps its own ceiling.
+	require.NoError(t, reg.Wait(context.Background(), "q", Limit{}))
+	reg.Observe("q", hints.Quota{Known: true, Limit: 5000, Window: time.Hour, Remaining: 4999, Reset: time.Hour})
+	assert.Equal(t, DefaultInitialAdaptiveRate*1.0, reg.Status("q").Rate, "still in slow start")
+	require.NoError(t, reg.Wait(context.Background(), "d", Limit{RPS: 10}))
+	reg.Observe("d", policy)
+	assert.Equal(t, 10.0, reg.Status("d").Rate)
 }

@@ -573,7 +573,11 @@ func parsePage(cfg Config, pos position, cursor string, finalURL *url.URL, h htt
 	if perr != nil {
 		return Page{}, perr
 	}
-	return Page{Records: records, Next: next, Done: done, Header: h, Bytes: len(body)}, nil
+	page := Page{Records: records, Next: next, Done: done, Header: h, Bytes: len(body)}
+	if cfg.Pagination.Predictable() {
+		page.Total, page.HasTotal, _ = reportedTotal(body, cfg.Pagination.Total) // read without error by nextCursor
+	}
+	return page, nil
 }
 
 // parseRecords returns the records of the array at recordsPath in body, each

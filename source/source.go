@@ -50,6 +50,11 @@ type Config struct {
 	// QuotaHeaders names the API's own remaining/reset quota headers, for an
 	// API whose convention hints.Providers does not know (quota.go).
 	QuotaHeaders *hints.Headers `json:"quota_headers,omitempty" yaml:"quota_headers,omitempty"`
+	// Concurrency bounds the pages of a page or offset source in flight at
+	// once (predict.go, ARCHITECTURE.md §Data flow); 0 means
+	// DefaultConcurrency, 1 fetches one page at a time. Other paginations
+	// are sequential: only 0 and 1 are valid for them.
+	Concurrency int `json:"concurrency,omitempty" yaml:"concurrency,omitempty"`
 }
 
 // Record is one record of a page: its key and its raw JSON. Key is the
@@ -68,6 +73,10 @@ type Page struct {
 	Done    bool        // the source reported the end
 	Header  http.Header // response headers (rate-limit quota hints)
 	Bytes   int         // body size
+	// Total is the record count the page reported (pagination.total of a
+	// page or offset source) when HasTotal.
+	Total    int64
+	HasTotal bool
 }
 
 // Duration is a time.Duration that reads and writes as a Go duration string

@@ -58,6 +58,7 @@ func (c Config) Validate() error {
 			}
 		}
 	}
+	v.checkConcurrency(c)
 	if c.MaxBytes < 0 {
 		v.add("max_body_bytes", "negative size cap %d", c.MaxBytes)
 	}
@@ -231,5 +232,16 @@ func (v *ValidationError) checkTimeouts(c Config) {
 	}
 	if c.Timeout > 0 && c.Timeouts.Total > 0 {
 		v.add("timeouts.total", "timeout is the older name of timeouts.total: set one of them")
+	}
+}
+
+// checkConcurrency wants 0 (the default) to MaxConcurrency, and no more
+// than 1 for a pagination whose pages come one after the other.
+func (v *ValidationError) checkConcurrency(c Config) {
+	switch {
+	case c.Concurrency < 0 || c.Concurrency > MaxConcurrency:
+		v.add("concurrency", "%d pages in flight: want 1 to %d (0: the default, %d)", c.Concurrency, MaxConcurrency, DefaultConcurrency)
+	case c.Concurrency > 1 && !c.Pagination.Predictable():
+		v.add("concurrency", "%d pages in flight: %s pagination fetches one page at a time (only page and offset pages can be fetched ahead)", c.Concurrency, c.Pagination.Type)
 	}
 }

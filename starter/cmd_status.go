@@ -50,7 +50,12 @@ starter status nightly --json`,
 func (a *app) status(ctx context.Context, sc *syncclient.Client, id string, asJSON bool) int {
 	st, err := sc.Describe(ctx, id)
 	if errors.Is(err, syncclient.ErrNotFound) {
-		return a.failf("status", "no sync or batch with ID %q", id)
+		run, ok := a.scheduleRun(ctx, sc, id)
+		if !ok {
+			return a.failf("status", "no sync or batch with ID %q", id)
+		}
+		fmt.Fprintf(a.stderr, "%s is a schedule: showing its latest run, %s (`starter schedule describe %s` shows the schedule)\n", id, run, id)
+		st, err = sc.Describe(ctx, run)
 	}
 	if err != nil {
 		return a.failf("status", "%v", err)
@@ -275,6 +280,13 @@ func (a *app) cancelTask(ctx context.Context, sc *syncclient.Client, id, task st
 func (a *app) cancel(ctx context.Context, sc *syncclient.Client, id string) int {
 	st, err := sc.Describe(ctx, id)
 	if errors.Is(err, syncclient.ErrNotFound) {
+		if sst, err := sc.DescribeSchedule(ctx, id); err == nil {
+			open := "it has no open run"
+			if len(sst.Running) > 0 {
+				open = fmt.Sprintf("cancel its open run with `starter cancel %s`", sst.Running[0])
+			}
+			return a.failf("cancel", "%s is a schedule, not a sync: %s; stop it with `starter schedule pause %s`", id, open, id)
+		}
 		return a.failf("cancel", "no sync or batch with ID %q", id)
 	}
 	if err != nil {
@@ -296,4 +308,21 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// scheduleRun is, when id names a syncflow schedule, the workflow ID of its
+// open run, else of its latest one: scheduled runs are named
+// <schedule>-<time>, so a user asking for the schedule's ID means them.
+func (a *app) scheduleRun(ctx context.Context, sc *syncclient.Client, id string) (string, bool) {
+	st, err := sc.DescribeSchedule(ctx, id)
+	if err != nil {
+		return "", false
+	}
+	if len(st.Running) > 0 {
+		return st.Running[0], true
+	}
+	if n := len(st.Recent); n > 0 {
+		return st.Recent[n-1].WorkflowID, true
+	}
+	return "", false
 }

@@ -85,6 +85,15 @@ func TestScheduleCommands(t *testing.T) {
 	require.NoError(t, w.c.GetWorkflow(ctx, wid, "").Get(ctx, &res))
 	require.EqualValues(t, 120, w.count("orders"))
 
+	// The schedule's ID given to status or cancel means its runs.
+	r = w.run("status", "sync-orders")
+	require.Equal(t, exitOK, r.code, r.stderr)
+	require.Contains(t, r.stderr, "sync-orders is a schedule: showing its latest run, "+wid)
+	require.Contains(t, r.stdout, wid)
+	r = w.run("cancel", "sync-orders")
+	require.Equal(t, exitFailed, r.code)
+	require.Contains(t, r.stderr, "sync-orders is a schedule, not a sync: it has no open run; stop it with `starter schedule pause sync-orders`")
+
 	r = w.run("schedule", "delete", "sync-orders")
 	require.Equal(t, exitOK, r.code, r.stderr)
 	require.Contains(t, r.stdout, "records and state are kept")

@@ -57,9 +57,10 @@ func (p Position) Advance(next string, done bool, records int) Position {
 // pages; on a tie the earlier wins. A retried activity passes its input, its
 // last heartbeat and the sink's checkpoint, in that order, and so resumes
 // where the previous attempt stopped, never behind the sink and never in
-// another generation. The result keeps the first position's
-// GenerationStarted when the chosen one does not know it (a heartbeat or
-// checkpoint written before the field existed).
+// another generation. A generation has one start: the result carries the
+// earliest GenerationStarted its positions know (a run made by a workflow
+// reset re-runs the first workflow task and reads a later clock; a heartbeat
+// or checkpoint written before the field existed knows none).
 func Furthest(ps ...Position) Position {
 	if len(ps) == 0 {
 		return Position{}
@@ -70,10 +71,21 @@ func Furthest(ps ...Position) Position {
 			best = p
 		}
 	}
-	if best.GenerationStarted.IsZero() {
-		best.GenerationStarted = ps[0].GenerationStarted
+	for _, p := range ps {
+		if p.Generation == best.Generation {
+			best.GenerationStarted = EarlierStart(best.GenerationStarted, p.GenerationStarted)
+		}
 	}
 	return best
+}
+
+// EarlierStart is the earlier of two starts of one generation, a zero
+// (unknown) one ignored.
+func EarlierStart(a, b time.Time) time.Time {
+	if a.IsZero() || (!b.IsZero() && b.Before(a)) {
+		return b
+	}
+	return a
 }
 
 // Counters are what a task has spent so far, across its runs: activity

@@ -80,6 +80,16 @@ func TestGenerationStarted(t *testing.T) {
 	if got := Furthest(p, old); got.Pages != 4 || !got.GenerationStarted.Equal(start) {
 		t.Errorf("Furthest = %+v, want page 4 started %v", got, start)
 	}
+	// A run made by a workflow reset re-reads the clock: the checkpoint's
+	// earlier start of the same generation wins, on a tie of pages too;
+	// another generation's start is never taken.
+	later := Position{Generation: "g", GenerationStarted: start.Add(time.Minute), Pages: 2}
+	if got := Furthest(later, Position{Generation: "g", GenerationStarted: start, Pages: 2}); got.Pages != 2 || !got.GenerationStarted.Equal(start) {
+		t.Errorf("Furthest = %+v, want started %v", got, start)
+	}
+	if got := Furthest(later, Position{Generation: "h", GenerationStarted: start, Pages: 9}); got.Generation != "g" || !got.GenerationStarted.Equal(later.GenerationStarted) {
+		t.Errorf("Furthest took another generation's start: %+v", got)
+	}
 	b, err := json.Marshal(p)
 	want := `{"generation":"g","generation_started":"2026-12-01T10:00:00.123456789Z","cursor":"","pages":1,"records":0}`
 	if err != nil || string(b) != want {

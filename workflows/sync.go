@@ -312,7 +312,13 @@ func (r *syncRun) syncPages() (activities.SyncPagesResult, error) {
 	r.p.RateLimitedWait += res.RateLimitedWait
 	r.p.Counters.Record(int64(max(res.Attempt, 1)), int64(res.RateLimitWaits))
 	r.p.Retries = r.p.Counters.Retries()
-	gen, started := r.p.Generation, r.p.GenerationStarted // the task's: a result from an older worker has none
+	// The task's generation; its start the earlier of the task's and the
+	// result's (a reset run learns the original run's start from the
+	// checkpoint; a result from an older worker has none).
+	gen, started := r.p.Generation, r.p.GenerationStarted
+	if res.Generation == gen {
+		started = task.EarlierStart(started, res.GenerationStarted)
+	}
 	r.p.Position = res.Position
 	r.p.Generation, r.p.GenerationStarted = gen, started
 	r.p.Rate = res.Rate

@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncflow/syncflow/internal/devserver"
 	"github.com/syncflow/syncflow/sink"
+	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/syncclient"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -53,7 +54,7 @@ func TestKillDevWorkerMidSyncResumesFromServerFile(t *testing.T) {
 
 // SIGINT on a `worker --dev` while a page is being fetched: the worker lets
 // that page commit and exits 0; once restarted the sync completes exactly,
-// having fetched at most one page twice.
+// having fetched again at most the pages that were in flight.
 func TestInterruptDevWorkerMidSyncCommitsPageInFlight(t *testing.T) {
 	needWorker(t)
 	ctx := testContext(t)
@@ -107,7 +108,9 @@ func TestInterruptDevWorkerMidSyncCommitsPageInFlight(t *testing.T) {
 			t.Errorf("page %d was requested %d times", page, n)
 		}
 	}
-	assert.LessOrEqual(t, len(twice), 1, "at most one page fetched twice; twice: %v", twice)
+	// The pages in flight when the worker stopped (ARCHITECTURE.md §Data
+	// flow, "Concurrent pages"): at most the window's bound.
+	assert.LessOrEqual(t, len(twice), source.DefaultConcurrency, "at most the pages in flight fetched twice; twice: %v", twice)
 	assert.Len(t, counts, totalPages, "no requests beyond the last page: %v", counts)
 }
 

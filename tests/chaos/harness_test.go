@@ -92,8 +92,9 @@ func loopback(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 // demoSource is the demo API served from the test process, behind a handler
 // that counts the requests for every page.
 type demoSource struct {
-	api *demoapi.Server
-	url string
+	api   *demoapi.Server
+	clean *demoapi.Server
+	url   string
 
 	mu       sync.Mutex
 	requests map[int]int // page -> requests received
@@ -101,12 +102,25 @@ type demoSource struct {
 }
 
 func newDemoSource(t *testing.T) *demoSource {
+	return newDemoSourceWith(t, demoapi.DatasetSpec{}, demoapi.Faults{})
+}
+
+// newDemoSourceWith is newDemoSource whose dataset has spec's server-side
+// rate limit and whose API injects faults (besides the page latency).
+func newDemoSourceWith(t *testing.T, spec demoapi.DatasetSpec, faults demoapi.Faults) *demoSource {
 	t.Helper()
+	spec.ID, spec.Pagination, spec.Total = datasetID, source.PaginationPage, totalRecs
+	faults.Latency = pageLatency
 	s := &demoSource{
 		api: demoapi.New(demoapi.Options{
 			Seed:     7,
+			Datasets: []demoapi.DatasetSpec{spec},
+			Faults:   faults,
+		}),
+		// The same records without faults or limit, for keys.
+		clean: demoapi.New(demoapi.Options{
+			Seed:     7,
 			Datasets: []demoapi.DatasetSpec{{ID: datasetID, Pagination: source.PaginationPage, Total: totalRecs}},
-			Faults:   demoapi.Faults{Latency: pageLatency},
 		}),
 		requests: map[int]int{},
 		inFlight: map[int]int{},
@@ -150,7 +164,7 @@ func (s *demoSource) keys(t *testing.T) []string {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodGet, "/datasets/"+datasetID+"/records?page=1&page_size="+strconv.Itoa(demoapi.MaxPageSize), nil)
-	s.api.ServeHTTP(rec, req)
+	s.clean.ServeHTTP(rec, req)
 	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
 	var body struct {
 		Items []struct {

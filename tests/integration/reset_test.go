@@ -29,7 +29,9 @@ func TestWorkflowResetInTheFirstRunKeepsTheGeneration(t *testing.T) {
 	src := newScriptedSource(t, 60, 10)
 	reached := src.holdFirst(3)
 	ds := src.dataset("wf-reset", source.PaginationCursor)
-	run := e.startDefault("task-wf-reset", ds, workflows.SyncOptions{})
+	// One page per activity: after the reset, each later execution resumes
+	// from the workflow's own position, not only from the checkpoint.
+	run := e.startDefault("task-wf-reset", ds, workflows.SyncOptions{PagesPerActivity: 1})
 	<-reached
 	before := e.checkpoint("task-wf-reset")
 	require.Equal(t, run.GetRunID(), before.Generation)
@@ -50,6 +52,9 @@ func TestWorkflowResetInTheFirstRunKeepsTheGeneration(t *testing.T) {
 	cp := e.checkpoint("task-wf-reset")
 	require.Equal(t, run.GetRunID(), cp.Generation, "the reset run keeps the original run's generation")
 	require.True(t, cp.Done)
+	require.True(t, cp.GenerationStarted.Equal(before.GenerationStarted), "the reset run keeps the original run's start %v, not %v", before.GenerationStarted, cp.GenerationStarted)
+	require.EqualValues(t, 60, res.Records, "the distinct count includes the pages the original run committed")
+	require.EqualValues(t, 60, cp.Records)
 
 	// The old run's attempt commits its page late: refused as stale.
 	zombie := before
