@@ -16,6 +16,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -59,10 +60,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	incPageSize := fs.Int("incremental-page-size", 500, "page size of the incremental dataset (-short: 250)")
 	batchTasks := fs.Int("batch-tasks", 1000, "tasks in the batch benchmark (-short: 250)")
 	batchConcurrency := fs.Int("batch-concurrency", 50, "concurrency of the batch benchmark")
+	var tune batchTuning
+	fs.Func("batch-shards", "history shards of the batch benchmark's embedded server (default: devserver.DefaultHistoryShards)", func(v string) error {
+		n, err := strconv.ParseInt(v, 10, 32)
+		tune.shards = int32(n)
+		return err
+	})
+	fs.IntVar(&tune.pollers, "batch-pollers", 0, "workflow and activity task pollers of the batch benchmark's worker (0: the SDK's default)")
 	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: as fairness.ServerSettings, 1; the server's own default is 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	strict := fs.Bool("strict", false, "with -short, fail on a missed figure target too (a failed correctness check always fails)")
 	samples := fs.Int("samples", 3, "alternating samples of the throughput row, whose median is reported (-short: 3 as well)")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./benchmarks [flags]\n\nMeasures syncflow against baselines measured in the same run; prints ratios.\n\nflags:\n")
 		fs.PrintDefaults()
@@ -90,6 +99,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			*rateWindow = 10 * time.Second
 		}
 	}
+	stopProfile, err := startCPUProfile(*cpuProfile)
+	if err != nil {
+		fmt.Fprintf(stderr, "benchmarks: %v\n", err)
+		return 1
+	}
+	defer stopProfile()
 	fmt.Fprintf(stdout, "machine: %d cores, %s/%s, %s\n", runtime.NumCPU(), runtime.GOOS, runtime.GOARCH, runtime.Version())
 
 	var rows []row
@@ -102,7 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		rows = append(rows, r)
 	}
 	if *only == "" || *only == "batch" {
-		r, err := batchRun(ctx, stdout, *batchTasks, *batchConcurrency)
+		r, err := batchRun(ctx, stdout, *batchTasks, *batchConcurrency, tune)
 		if err != nil {
 			fmt.Fprintf(stderr, "benchmarks: batch: %v\n", err)
 			return 1

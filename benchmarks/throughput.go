@@ -75,16 +75,17 @@ func throughputSample(ctx context.Context, out io.Writer, records, pageSize int,
 			return err
 		}
 		defer direct.Close()
-		start := time.Now()
+		start, cpu := time.Now(), processCPU()
 		pages, n, err := directSync(ctx, client, direct, "direct", ds)
 		if err != nil {
 			return fmt.Errorf("direct loop: %w", err)
 		}
 		directTime = time.Since(start)
+		directCPU := processCPU() - cpu
 		if n != int64(records) {
 			return fmt.Errorf("direct loop synced %d records, want %d", n, records)
 		}
-		fmt.Fprintf(out, "direct loop: %d records in %d pages, %s\n", n, pages, directTime.Round(time.Millisecond))
+		fmt.Fprintf(out, "direct loop: %d records in %d pages, %s (process CPU %s)\n", n, pages, directTime.Round(time.Millisecond), directCPU.Round(time.Millisecond))
 		return nil
 	}
 	// Temporal path.
@@ -102,12 +103,13 @@ func throughputSample(ctx context.Context, out io.Writer, records, pageSize int,
 			return err
 		}
 		defer w.Stop()
-		start := time.Now()
+		start, cpu := time.Now(), processCPU()
 		res, err := runSync(ctx, c, "bench-throughput", ds, opts)
 		if err != nil {
 			return err
 		}
 		temporalTime = time.Since(start)
+		temporalCPU := processCPU() - cpu
 		if res.Records != int64(records) {
 			return fmt.Errorf("temporal path synced %d records, want %d", res.Records, records)
 		}
@@ -115,7 +117,7 @@ func throughputSample(ctx context.Context, out io.Writer, records, pageSize int,
 		if err != nil || stored != int64(records) {
 			return fmt.Errorf("temporal path stored %d records (%v), want %d", stored, err, records)
 		}
-		fmt.Fprintf(out, "temporal path: %d records in %d pages, %s (%d retries)\n", res.Records, res.Pages, temporalTime.Round(time.Millisecond), res.Retries)
+		fmt.Fprintf(out, "temporal path: %d records in %d pages, %s (%d retries, process CPU %s)\n", res.Records, res.Pages, temporalTime.Round(time.Millisecond), res.Retries, temporalCPU.Round(time.Millisecond))
 		return nil
 	}
 	first, second := baseline, temporalPath

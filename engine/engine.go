@@ -70,6 +70,10 @@ type Options struct {
 	// HeartbeatEvery is the activities' heartbeat interval; default
 	// DefaultHeartbeatEvery.
 	HeartbeatEvery time.Duration
+	// ReportEvery is the least time between two progress reports of one
+	// activity execution (activities.Activities.ReportEvery); default
+	// activities.DefaultReportEvery.
+	ReportEvery time.Duration
 	// Now is the activities' clock; default time.Now.
 	Now func() time.Time
 
@@ -80,6 +84,10 @@ type Options struct {
 	MaxConcurrentActivities int
 	// MaxConcurrentWorkflowTasks bounds workflow task slots; 0 = SDK default.
 	MaxConcurrentWorkflowTasks int
+	// WorkflowTaskPollers and ActivityTaskPollers are the worker's
+	// concurrent pollers of each kind; 0 = SDK default (2).
+	WorkflowTaskPollers int
+	ActivityTaskPollers int
 	// TaskQueue overrides workflows.TaskQueue (tests).
 	TaskQueue string
 }
@@ -140,6 +148,7 @@ func newActivities(o Options) *activities.Activities {
 		Observer:       o.Observer,
 		Now:            o.Now,
 		HeartbeatEvery: o.HeartbeatEvery,
+		ReportEvery:    o.ReportEvery,
 	}
 	if a.Source == nil {
 		a.Source = source.NewClient(source.WithSecrets(o.Secrets))
@@ -174,6 +183,8 @@ func workerOptions(o Options) worker.Options {
 		WorkerStopTimeout:                      stop,
 		MaxConcurrentActivityExecutionSize:     o.MaxConcurrentActivities,
 		MaxConcurrentWorkflowTaskExecutionSize: o.MaxConcurrentWorkflowTasks,
+		MaxConcurrentWorkflowTaskPollers:       o.WorkflowTaskPollers,
+		MaxConcurrentActivityTaskPollers:       o.ActivityTaskPollers,
 		// Heartbeats carry cancellations to activities: send them at least
 		// every second so that a cancelled sync stops within about a second.
 		MaxHeartbeatThrottleInterval:     time.Second,

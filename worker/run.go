@@ -316,6 +316,12 @@ func (r *runner) startDevServer(ctx context.Context) error {
 	})
 	r.connOpts.HostPort = srv.FrontendAddress()
 	r.ui = srv.UIAddress()
+	if n := srv.HistoryShards(); n != devserver.DefaultHistoryShards {
+		// A persisted cluster's shard count cannot change: an older file
+		// keeps its own (internal/devserver Options.HistoryShards).
+		r.logger.Info("dev server keeps the history shard count of its existing database",
+			"db", r.o.devDB, "history_shards", n, "new_databases_get", devserver.DefaultHistoryShards)
+	}
 	return nil
 }
 

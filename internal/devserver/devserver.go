@@ -52,6 +52,12 @@ const (
 	DefaultNamespace = "default"
 	// UIDisabled as Options.UIPort runs no Web UI.
 	UIDisabled = -1
+	// DefaultHistoryShards is the history shard count of a new database.
+	// An existing database keeps the count it was created with (see
+	// Options.HistoryShards). One: more did not measurably speed up a
+	// batch of small tasks on 2 cores, where the single SQLite connection
+	// is the bottleneck (BENCHMARKS.md, batch row).
+	DefaultHistoryShards = 1
 )
 
 // clusterName is the single local cluster; it is stored in the database, so
@@ -92,6 +98,12 @@ type Options struct {
 	// Logger receives the server's warnings and errors (it is too chatty
 	// below that). Nil discards them.
 	Logger *slog.Logger
+	// HistoryShards is the history shard count of a new database; default
+	// DefaultHistoryShards. A persisted cluster's count cannot change: an
+	// existing file keeps the count it was created with, whatever this
+	// says (the server logs the mismatch and uses the stored count);
+	// Server.HistoryShards reports the count in use.
+	HistoryShards int32
 	// CodecEndpoint is the remote codec (http://host:port, serving /encode
 	// and /decode) the Web UI decodes payloads with; "" shows them as
 	// stored (ARCHITECTURE.md §Payload encryption).
@@ -106,6 +118,7 @@ type Server struct {
 	frontend  string
 	uiAddr    string
 	namespace string
+	shards    int32
 	quiet     *atomic.Bool // drops the server's warnings while starting and stopping
 
 	stopOnce sync.Once
@@ -178,6 +191,11 @@ func (s *Server) afterStart(ctx context.Context, r resolved) error {
 	if err != nil {
 		return fmt.Errorf("devserver: frontend %s not ready: %w", s.frontend, err)
 	}
+	info, err := wf.GetClusterInfo(ctx, &workflowservice.GetClusterInfoRequest{})
+	if err != nil {
+		return fmt.Errorf("devserver: cluster info: %w", err)
+	}
+	s.shards = info.GetHistoryShardCount()
 	if err := registerSearchAttributes(ctx, operatorservice.NewOperatorServiceClient(conn), r.Namespace, r.SearchAttributes); err != nil {
 		return err
 	}
@@ -201,6 +219,10 @@ func (s *Server) FrontendAddress() string { return s.frontend }
 
 // UIAddress is the Web UI's base URL, or "" when the UI is disabled.
 func (s *Server) UIAddress() string { return s.uiAddr }
+
+// HistoryShards is the server's history shard count: Options.HistoryShards
+// for a new database, the count it was created with for an existing one.
+func (s *Server) HistoryShards() int32 { return s.shards }
 
 // Namespace is the namespace Start created.
 func (s *Server) Namespace() string { return s.namespace }
@@ -239,6 +261,12 @@ func resolve(opts Options) (resolved, error) {
 	}
 	if r.Namespace == "" {
 		r.Namespace = DefaultNamespace
+	}
+	if r.HistoryShards < 0 {
+		return r, fmt.Errorf("devserver: invalid history shard count %d", r.HistoryShards)
+	}
+	if r.HistoryShards == 0 {
+		r.HistoryShards = DefaultHistoryShards
 	}
 	r.dialHost = r.Host
 	if ip := net.ParseIP(r.Host); ip != nil && ip.IsUnspecified() {
@@ -360,8 +388,9 @@ func dynamicConfig(extra map[string]any) dynamicconfig.StaticClient {
 }
 
 // newTemporalServer builds a single-process server: all four services in one
-// process, static membership (no gossip, so start-up is quick), one history
-// shard, archival and metrics off.
+// process, static membership (no gossip, so start-up is quick),
+// Options.HistoryShards history shards (the server keeps a persisted
+// cluster's own count), archival and metrics off.
 func newTemporalServer(r resolved, sqlCfg *config.SQL, logger log.Logger) (temporal.Server, error) {
 	const store = "sqlite-default"
 	frontend := net.JoinHostPort(r.dialHost, strconv.Itoa(r.grpcPort))
@@ -372,7 +401,7 @@ func newTemporalServer(r resolved, sqlCfg *config.SQL, logger log.Logger) (tempo
 	cfg.Persistence = config.Persistence{
 		DefaultStore:     store,
 		VisibilityStore:  store,
-		NumHistoryShards: 1,
+		NumHistoryShards: r.HistoryShards,
 		DataStores:       map[string]config.DataStore{store: {SQL: sqlCfg}},
 	}
 	cfg.ClusterMetadata = &cluster.Config{
