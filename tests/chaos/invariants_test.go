@@ -45,10 +45,16 @@ import (
 //   - secrets: neither the API token nor the database password is in the
 //     server's database files or any process's output;
 //   - replay: every run of every workflow of the schedule, fetched from the
-//     server, replays with the current workflow code.
+//     server, replays with the current workflow code;
+//   - leftovers: no workflow of the namespace is open, and the plain worker,
+//     idle again, runs no more goroutines than when it started plus a slack
+//     (leftovers_test.go).
 
 // check checks every invariant of the schedule.
 func (r *chaosRun) check() {
+	// A fresh pool: a PostgreSQL restart among the steps has ended the
+	// connections of the one the steps used.
+	r.sink = openSink(r.ctx, r.t, r.testDSN)
 	outcomes := map[string]string{}
 	for _, ps := range r.s.Syncs {
 		outcomes[ps.ID] = r.checkOutcome(ps)
@@ -59,6 +65,7 @@ func (r *chaosRun) check() {
 	}
 	r.checkSecrets()
 	r.checkReplay()
+	r.checkLeftovers()
 	r.outcomes = outcomes
 }
 

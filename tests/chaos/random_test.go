@@ -122,9 +122,11 @@ type chaosRun struct {
 	dev     devWorker
 	devProc *workerProc
 	plain   *workerProc
-	procs   []*workerProc
-	sink    sink.Sink
-	workers int // plain workers started
+	// plainBase is the plain worker's goroutines once healthy (leftovers_test.go).
+	plainBase int
+	procs     []*workerProc
+	sink      sink.Sink
+	workers   int // plain workers started
 
 	mu       sync.Mutex
 	c        client.Client
@@ -220,7 +222,11 @@ func (r *chaosRun) startPlain() {
 	p := startWorker(r.t, fmt.Sprintf("worker %d", r.workers), metrics, args,
 		append([]string{"TEMPORAL_ADDRESS=" + r.dev.frontend, "TEMPORAL_NAMESPACE=default"}, r.env...)...)
 	p.waitHealthy(r.ctx)
-	r.plain = p
+	n, err := goroutines(r.ctx, metrics)
+	if err != nil {
+		r.t.Fatalf("%s: %v", p.name, err)
+	}
+	r.plain, r.plainBase = p, n
 	r.procs = append(r.procs, p)
 }
 
