@@ -38,7 +38,14 @@ type window struct {
 	latency time.Duration // smoothed latency of the answered fetches; 0: none yet
 	last    source.Shape  // of the largest page committed, for Predict
 	hasLast bool
-	peak    int       // the largest window this execution wanted
+	peak    int // the largest window this execution wanted
+	// ramp caps the window while the pages' size is not yet confirmed: 1
+	// until a page holds the configured page size (then open) or is as
+	// large as the one before (then doubling with each such page); a lone
+	// short page, such as the one page of changes of an incremental run,
+	// is likely the last, so no page is guessed past it; back to 1 after a
+	// shorter page (see rampAfter).
+	ramp    int
 	frozeAt time.Time // when this execution last froze the key
 }
 
@@ -68,7 +75,7 @@ func (s *pageSync) windowed() bool {
 }
 
 func newWindow(bound int) *window {
-	return &window{bound: bound, results: make(chan slotDone, bound), closed: make(chan struct{}), peak: 1}
+	return &window{bound: bound, results: make(chan slotDone, bound), closed: make(chan struct{}), peak: 1, ramp: 1}
 }
 
 // close lets the fetches still running end without being read; the
@@ -129,6 +136,7 @@ func (s *pageSync) windowTarget() int {
 	}
 	n = max(1, min(n, w.bound))
 	w.peak = max(w.peak, n)
+	n = min(n, w.ramp)
 	return n
 }
 
@@ -254,7 +262,9 @@ func (w *window) pop() fetched {
 // next fetches overlap the commit.
 func (s *pageSync) advance(next task.Position, page source.Page) {
 	w := s.win
-	if sh := page.Shape(); sh.Records >= w.last.Records {
+	sh := page.Shape()
+	w.rampAfter(sh, next.Done, s.cfg.Pagination.PageSize)
+	if sh.Records >= w.last.Records {
 		w.last, w.hasLast = sh, sh.Records > 0
 	} else if sh.HasTotal {
 		w.last.Total, w.last.HasTotal = sh.Total, true
@@ -273,4 +283,20 @@ func (w *window) drop() {
 		sl.cancel()
 	}
 	w.slots = nil
+}
+
+// rampAfter moves the ramp after a page of shape sh: fully open when it
+// holds the configured page size (the server honours it: more pages
+// follow), doubled when it is as large as the largest page before it,
+// back to 1 when it is shorter.
+func (w *window) rampAfter(sh source.Shape, done bool, pageSize int) {
+	switch {
+	case done:
+	case pageSize > 0 && sh.Records >= pageSize:
+		w.ramp = w.bound
+	case w.hasLast && sh.Records >= w.last.Records:
+		w.ramp = min(2*w.ramp, w.bound)
+	case w.hasLast:
+		w.ramp = 1
+	}
 }

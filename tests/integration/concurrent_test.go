@@ -158,9 +158,9 @@ func answered(src *scriptedSource, pages ...int) bool {
 	return true
 }
 
-// Page 3 is held at the source while pages 4 to 6 are answered: the
+// Page 6 is held at the source while pages 7 to 9 are answered: the
 // checkpoint, the heartbeat and the progress query all say 2 pages, and
-// once page 3 comes, pages commit one by one in order, each with its own
+// once page 6 comes, pages commit one by one in order, each with its own
 // records.
 func TestConcurrentCheckpointNeverClaimsAnUncommittedPage(t *testing.T) {
 	e := newEnv(t)
@@ -168,7 +168,9 @@ func TestConcurrentCheckpointNeverClaimsAnUncommittedPage(t *testing.T) {
 	e.startWorkerWith(log, nil)
 	src := newScriptedSource(t, 200, 10)
 	(&overlap{delay: 30 * time.Millisecond}).watch(src)
-	reached, release := holdUntilReleased(t, src, 2)
+	// Page 6: the window opens as pages confirm their size (ramp), so by
+	// then several pages are in flight.
+	reached, release := holdUntilReleased(t, src, 5)
 	ds := src.dataset("held", source.PaginationPage)
 	ds.RateLimit = fastKey
 	ds.Source.Timeout = 0 // the default: the held page is not cut off by the test's short timeout
@@ -176,14 +178,14 @@ func TestConcurrentCheckpointNeverClaimsAnUncommittedPage(t *testing.T) {
 	run := e.start(id, ds, workflows.SyncOptions{})
 
 	<-reached
-	require.Eventually(t, func() bool { return answered(src, 3, 4, 5) }, time.Minute, 10*time.Millisecond, "pages 4–6 answered while page 3 is held")
-	e.awaitPages(id, 2)
-	require.Eventually(t, func() bool { return e.heartbeatPages(id) == 2 }, 30*time.Second, 20*time.Millisecond, "heartbeat at 2 pages")
-	require.EqualValues(t, 2, e.checkpoint(id).Pages, "checkpoint")
+	require.Eventually(t, func() bool { return answered(src, 6, 7, 8) }, time.Minute, 10*time.Millisecond, "pages 7–9 answered while page 6 is held")
+	e.awaitPages(id, 5)
+	require.Eventually(t, func() bool { return e.heartbeatPages(id) == 5 }, 30*time.Second, 20*time.Millisecond, "heartbeat at 5 pages")
+	require.EqualValues(t, 5, e.checkpoint(id).Pages, "checkpoint")
 	p, err := e.queryProgress(id)
 	require.NoError(t, err)
-	require.EqualValues(t, 2, p.Pages, "progress query")
-	require.EqualValues(t, 2, e.heartbeatPages(id), "heartbeat")
+	require.EqualValues(t, 5, p.Pages, "progress query")
+	require.EqualValues(t, 5, e.heartbeatPages(id), "heartbeat")
 	release()
 
 	_, err = e.result(run)
