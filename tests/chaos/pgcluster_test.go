@@ -76,18 +76,10 @@ func startPGCluster(ctx context.Context, t *testing.T, bin string) *pgCluster {
 	return c
 }
 
-// run runs a PostgreSQL program, as the postgres user when root.
+// run runs a PostgreSQL program of the cluster (runAsPostgres).
 func (c *pgCluster) run(ctx context.Context, t *testing.T, prog string, args ...string) {
 	t.Helper()
-	var cmd *exec.Cmd
-	if os.Geteuid() == 0 {
-		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", prog}, args...)...)
-	} else {
-		cmd = exec.CommandContext(ctx, prog, args...)
-	}
-	cmd.WaitDelay = 10 * time.Second
-	out, err := cmd.CombinedOutput()
-	require.NoError(t, err, "%s: %s", strings.Join(cmd.Args, " "), out)
+	runAsPostgres(ctx, t, prog, args...)
 }
 
 // dsn is the test's own DSN of the cluster, literal password included.

@@ -105,12 +105,18 @@ func pgMajor(path string) int {
 // the options it was started with.
 func restartPostgres(ctx context.Context, t *testing.T, pgCtl, dataDir string) {
 	t.Helper()
-	args := []string{"-D", dataDir, "-l", dataDir + ".log", "-w", "-t", "60", "restart", "-m", "fast"}
+	runAsPostgres(ctx, t, pgCtl, "-D", dataDir, "-l", dataDir+".log", "-w", "-t", "60", "restart", "-m", "fast")
+}
+
+// runAsPostgres runs a PostgreSQL program, as the postgres user when root
+// (PostgreSQL refuses to run as root).
+func runAsPostgres(ctx context.Context, t *testing.T, prog string, args ...string) {
+	t.Helper()
 	var cmd *exec.Cmd
 	if os.Geteuid() == 0 {
-		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", pgCtl}, args...)...)
+		cmd = exec.CommandContext(ctx, "runuser", append([]string{"-u", "postgres", "--", prog}, args...)...)
 	} else {
-		cmd = exec.CommandContext(ctx, pgCtl, args...)
+		cmd = exec.CommandContext(ctx, prog, args...)
 	}
 	cmd.WaitDelay = 10 * time.Second
 	out, err := cmd.CombinedOutput()
