@@ -157,7 +157,7 @@ func batchRun(ctx context.Context, out io.Writer, n, concurrency int, tune batch
 		// ran concurrently from one run one at a time; the concurrency is
 		// the ceiling; completing exactly is checked above.
 		goal:   between(batchMinRatio, float64(concurrency)),
-		target: fmt.Sprintf("within [%.2f, %d], completes exactly; memory stated", batchMinRatio, concurrency),
+		target: "completes exactly; memory stated",
 	}, nil
 }
 
@@ -181,10 +181,13 @@ type batchTuning struct {
 }
 
 // directSync copies one dataset with a plain loop: fetch, commit, repeat
-// (the same source client and sink as the activities, no Temporal). It
+// (the same source client and sink as the activities, no Temporal). Its
+// checkpoints carry a generation start and its last one the completed
+// state, as the activity's do, so that the sink does the same work for
+// both (the last commit counts the generation's distinct records). It
 // returns the pages and records it committed.
 func directSync(ctx context.Context, src *source.Client, s sink.Sink, taskID string, ds config.Dataset) (pages, records int64, err error) {
-	cursor := ""
+	cursor, started := "", time.Now()
 	for {
 		p, err := src.Fetch(ctx, ds.Source, cursor)
 		if err != nil {
@@ -192,8 +195,13 @@ func directSync(ctx context.Context, src *source.Client, s sink.Sink, taskID str
 		}
 		pages++
 		records += int64(len(p.Records))
+		state := task.Running
+		if p.Done {
+			state = task.Completed
+		}
 		if err := s.Commit(ctx, sink.Checkpoint{
-			TaskID: taskID, DatasetID: ds.ID, Position: task.Position{Generation: "g", Cursor: p.Next, Done: p.Done, Pages: pages, Records: records},
+			TaskID: taskID, DatasetID: ds.ID, State: state, UpdatedAt: time.Now(),
+			Position: task.Position{Generation: "g", GenerationStarted: started, Cursor: p.Next, Done: p.Done, Pages: pages, Records: records},
 		}, p.Records); err != nil {
 			return pages, records, err
 		}

@@ -118,8 +118,10 @@ func (s *LatencyBoundSource) Seen() SourceSeen {
 	return SourceSeen{Requests: st.Requests, Refused: st.RateLimited, Sending: s.last.Sub(s.first), Span: s.end.Sub(s.first), Peak: s.peak}
 }
 
-// concurrentBenchmarks runs both rows on one in-process server and worker.
-func concurrentBenchmarks(ctx context.Context, out io.Writer, short bool) ([]row, error) {
+// concurrentBenchmarks runs the latency-bound row and the two unthrottled
+// rows (loopback as the median of samples alternating samples) on one
+// in-process server and worker.
+func concurrentBenchmarks(ctx context.Context, out io.Writer, short bool, samples int) ([]row, error) {
 	dir, err := os.MkdirTemp("", "syncflow-bench-")
 	if err != nil {
 		return nil, err
@@ -144,7 +146,11 @@ func concurrentBenchmarks(ctx context.Context, out io.Writer, short bool) ([]row
 	// both paths; 20 ms is a fast real API, whose latency the sequential
 	// loop pays on every page.
 	for i, latency := range []time.Duration{0, 20 * time.Millisecond} {
-		r, err := unthrottledPagesBench(ctx, out, ts, dir, fmt.Sprintf("pages%d", i), latency, n, 500)
+		k := samples // loopback is close to its target; 20 ms far above it
+		if latency > 0 {
+			k = 1
+		}
+		r, err := unthrottledPagesBench(ctx, out, ts, dir, fmt.Sprintf("pages%d", i), latency, n, 500, k)
 		if err != nil {
 			return rows, err
 		}
@@ -213,40 +219,44 @@ func latencyBoundBench(ctx context.Context, out io.Writer, ts *temporaltest.Test
 	}, nil
 }
 
-// unthrottledPagesBench syncs an unthrottled page-numbered source twice:
-// by the sequential direct loop (throughput's directSync), then through
-// SyncWorkflow with pages in flight at once. The ratio is the direct
-// loop's time over Temporal's.
-func unthrottledPagesBench(ctx context.Context, out io.Writer, ts *temporaltest.TestServer, dir, id string, latency time.Duration, records, pageSize int) (row, error) {
-	src := NewLatencyBoundSource(id, records, latency, 0, 0)
-	defer src.Close()
-	// A ceiling far above what is reached, as in the throughput row: the
-	// measure is the path, not the adaptive limit's slow start.
-	ds := src.Dataset(pageSize, config.RateLimit{RPS: 1e6, Burst: 1000})
+// unthrottledPagesBench syncs an unthrottled page-numbered source by the
+// sequential direct loop (throughput's directSync) and through
+// SyncWorkflow with pages in flight at once, samples times in alternating
+// order (sampleAlternating). The ratio is the direct loop's time over
+// Temporal's.
+func unthrottledPagesBench(ctx context.Context, out io.Writer, ts *temporaltest.TestServer, dir, id string, latency time.Duration, records, pageSize, samples int) (row, error) {
+	return sampleAlternating(samples, func(i int, directFirst bool) (row, error) {
+		return unthrottledPagesSample(ctx, out, ts, dir, fmt.Sprintf("%s-%d", id, i), latency, records, pageSize, directFirst)
+	})
+}
 
-	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, id+"-direct.db"))
-	if err != nil {
+// unthrottledPagesSample is one sample of unthrottledPagesBench, each path
+// on a source and SQLite file of its own.
+func unthrottledPagesSample(ctx context.Context, out io.Writer, ts *temporaltest.TestServer, dir, id string, latency time.Duration, records, pageSize int, directFirst bool) (row, error) {
+	var directTime, temporalTime time.Duration
+	var peak int
+	direct := func() error {
+		t, err := directPages(ctx, dir, id, latency, records, pageSize)
+		directTime = t
+		return err
+	}
+	temporal := func() error {
+		t, p, err := temporalPages(ctx, ts, id, latency, records, pageSize)
+		temporalTime, peak = t, p
+		return err
+	}
+	first, second := temporal, direct
+	if directFirst {
+		first, second = direct, temporal
+	}
+	if err := first(); err != nil {
 		return row{}, err
 	}
-	defer direct.Close()
-	start := time.Now()
-	if _, n, err := directSync(ctx, source.NewClient(), direct, "direct", ds); err != nil || n != int64(records) {
-		return row{}, fmt.Errorf("direct loop: %d records, %v", n, err)
-	}
-	directTime := time.Since(start)
-
-	start = time.Now()
-	res, err := runSync(ctx, ts.GetDefaultClient(), "bench-"+id, ds, workflows.SyncOptions{})
-	if err != nil {
+	if err := second(); err != nil {
 		return row{}, err
 	}
-	temporalTime := time.Since(start)
-	if res.Records != int64(records) {
-		return row{}, fmt.Errorf("temporal path synced %d records, want %d", res.Records, records)
-	}
-	peak := src.Seen().Peak
-	fmt.Fprintf(out, "unthrottled pages, %s latency: direct %s, temporal %s (%d pages, at most %d requests in flight)\n",
-		latency, directTime.Round(time.Millisecond), temporalTime.Round(time.Millisecond), res.Pages, peak)
+	fmt.Fprintf(out, "unthrottled pages, %s latency: direct %s, temporal %s (direct first: %v; at most %d requests in flight)\n",
+		latency, directTime.Round(time.Millisecond), temporalTime.Round(time.Millisecond), directFirst, peak)
 	ratio := directTime.Seconds() / temporalTime.Seconds()
 	return row{
 		name:     fmt.Sprintf("unthrottled pages %d records, page %d, %s added latency: Temporal (pages in flight) / sequential direct loop", records, pageSize, latency),
@@ -256,4 +266,48 @@ func unthrottledPagesBench(ctx context.Context, out io.Writer, ts *temporaltest.
 		target:   ">= 1.0 (2.0 aimed for)",
 		ok:       ratio >= 1.0,
 	}, nil
+}
+
+// unthrottledDataset is an unthrottled page-numbered source and its
+// dataset: a ceiling far above what is reached, as in the throughput row,
+// so that the measure is the path, not the adaptive limit's slow start.
+func unthrottledDataset(id string, latency time.Duration, records, pageSize int) (*LatencyBoundSource, config.Dataset) {
+	src := NewLatencyBoundSource(id, records, latency, 0, 0)
+	return src, src.Dataset(pageSize, config.RateLimit{RPS: 1e6, Burst: 1000})
+}
+
+// directPages is the direct loop's time for the unthrottled source. Its
+// SQLite file is one for every sample and row, as the worker's sink is one
+// for all of the group's Temporal syncs: both write into a table that
+// grows from sample to sample.
+func directPages(ctx context.Context, dir, id string, latency time.Duration, records, pageSize int) (time.Duration, error) {
+	src, ds := unthrottledDataset(id+"-direct", latency, records, pageSize)
+	defer src.Close()
+	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
+	if err != nil {
+		return 0, err
+	}
+	defer direct.Close()
+	start := time.Now()
+	if _, n, err := directSync(ctx, source.NewClient(), direct, "direct-"+id, ds); err != nil || n != int64(records) {
+		return 0, fmt.Errorf("direct loop: %d records, %v", n, err)
+	}
+	return time.Since(start), nil
+}
+
+// temporalPages is SyncWorkflow's time for the unthrottled source, and the
+// most requests the source saw in flight at once.
+func temporalPages(ctx context.Context, ts *temporaltest.TestServer, id string, latency time.Duration, records, pageSize int) (time.Duration, int, error) {
+	src, ds := unthrottledDataset(id, latency, records, pageSize)
+	defer src.Close()
+	start := time.Now()
+	res, err := runSync(ctx, ts.GetDefaultClient(), "bench-"+id, ds, workflows.SyncOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	took := time.Since(start)
+	if res.Records != int64(records) {
+		return 0, 0, fmt.Errorf("temporal path synced %d records, want %d", res.Records, records)
+	}
+	return took, src.Seen().Peak, nil
 }

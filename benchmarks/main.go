@@ -70,7 +70,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	partitions := fs.Int("rate-partitions", 0, "task queue partitions of the rate rows' server (0: as fairness.ServerSettings, 1; the server's own default is 4)")
 	rateWindow := fs.Duration("rate-window", 0, "measured span of each rate row (default 30s, 10s with -short)")
 	strict := fs.Bool("strict", false, "with -short, fail on a missed figure target too (a failed correctness check always fails)")
-	samples := fs.Int("samples", 3, "alternating samples of the throughput row, whose median is reported (-short: 3 as well)")
+	samples := fs.Int("samples", 3, "alternating samples of the throughput row and the loopback unthrottled-pages row, whose median is reported (-short: 3 as well)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go run ./benchmarks [flags]\n\nMeasures syncflow against baselines measured in the same run; prints ratios.\n\nflags:\n")
@@ -169,7 +169,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if *only == "" || *only == "concurrent" {
-		rs, err := concurrentBenchmarks(ctx, stdout, *short)
+		rs, err := concurrentBenchmarks(ctx, stdout, *short, *samples)
 		rows = append(rows, rs...)
 		if err != nil {
 			fmt.Fprintf(stderr, "benchmarks: concurrent: %v\n", err)
