@@ -40,6 +40,9 @@ type Limiter interface {
 	Observe(key string, q hints.Quota)
 	// Strained records a transient server error: the key slows down.
 	Strained(key string)
+	// Unanswered answers a request that got no answer to learn from
+	// (answers.go).
+	Unanswered(key string)
 	// Spread is the extra wait of one task on a durable timer of d.
 	Spread(d time.Duration) time.Duration
 	Status(key string) ratelimit.Status
@@ -214,11 +217,10 @@ func (a *Activities) SyncPages(ctx context.Context, in SyncPagesInput) (SyncPage
 	// then fetched again by the next execution (at most one page twice).
 	var cancelAhead context.CancelFunc
 	s.fctx, cancelAhead = context.WithCancel(ctx)
-	defer cancelAhead()
 	if s.windowed() { // several pages in flight (window.go)
 		s.win = newWindow(s.cfg.ConcurrencyBound())
-		defer s.win.close()
 	}
+	defer s.endFetches(cancelAhead)
 
 	for !s.pos.Done && s.budgetLeft() {
 		stop, err := s.step()
@@ -260,6 +262,7 @@ type pageSync struct {
 	limit    ratelimit.Limit
 	started  time.Time
 	stopping <-chan struct{}
+	fetches  sync.WaitGroup // the fetch goroutines (answers.go)
 	hb       *heartbeater
 	reports  *progressReports
 	tries    pageTries
@@ -339,7 +342,7 @@ func (s *pageSync) step() (stop bool, err error) {
 		return s.onWaitError(r.waitErr)
 	}
 	if r.err != nil {
-		return s.onFetchError(r.err)
+		return s.onFetchError(r)
 	}
 	return false, s.commit(r.page)
 }
@@ -364,7 +367,7 @@ func (s *pageSync) isStopping() bool {
 func (s *pageSync) fetch(cursor string) *pendingFetch {
 	ch := make(chan fetched, 1)
 	pf := &pendingFetch{ch: ch}
-	go func() { ch <- s.fetchGated(s.fctx, cursor, pf.send) }()
+	s.goFetch(func() { ch <- s.fetchGated(s.fctx, cursor, pf.send) })
 	return pf
 }
 
@@ -380,11 +383,14 @@ func (s *pageSync) fetchGated(ctx context.Context, cursor string, gate func() bo
 		return fetched{waitErr: err}
 	}
 	if gate != nil && !gate() {
+		s.a.Limits.Unanswered(s.key)
 		return fetched{waitErr: context.Canceled} // dropped before its request went out
 	}
 	sent := time.Now()
 	p, err := s.a.Source.Fetch(ctx, s.cfg, cursor)
-	return fetched{page: p, err: err, sent: sent, took: time.Since(sent)}
+	r := fetched{page: p, err: err, sent: sent, took: time.Since(sent)}
+	r.answered = s.answerFailure(r)
+	return r
 }
 
 // awaitFetch is the page at the current position: the one fetched ahead,
@@ -410,8 +416,11 @@ func (s *pageSync) awaitFetch() (_ fetched, stop bool) {
 
 // onFetchError classifies a failed fetch: a rate limit is waited out
 // (onRateLimited), anything else fails the execution.
-func (s *pageSync) onFetchError(err error) (stop bool, _ error) {
-	e := sferrors.Classify(err)
+// The fetch answered the limiter for any failure but a rate-limit answer
+// (answers.go); one that is not waited out here is answered without a
+// freeze.
+func (s *pageSync) onFetchError(r fetched) (stop bool, _ error) {
+	e := sferrors.Classify(r.err)
 	if s.ctx.Err() != nil {
 		e = cutOff(s.ctx, s.stopping, "fetch")
 	}
@@ -419,9 +428,7 @@ func (s *pageSync) onFetchError(err error) (stop bool, _ error) {
 	if e.Class == sferrors.RateLimited {
 		return s.onRateLimited(e)
 	}
-	if e.Class == sferrors.Transient && e.Status >= 500 {
-		s.a.Limits.Strained(s.key) // no retry storm (ARCHITECTURE.md §Rate-limit layers)
-	}
+	s.forget(r)
 	return false, s.fail(e)
 }
 
@@ -551,6 +558,9 @@ type fetched struct {
 	waitErr error // from the rate-limit wait
 	sent    time.Time
 	took    time.Duration // from the limiter's turn to the answer
+	// answered: the fetch answered the key's limiter itself (a failure
+	// other than a rate-limit answer, answers.go).
+	answered bool
 }
 
 // cutOff classifies an activity whose context ended. Only a cancellation

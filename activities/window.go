@@ -89,13 +89,14 @@ func (s *pageSync) launch(sl *slot) {
 	ctx, cancel := context.WithCancel(s.fctx)
 	sl.cancel = cancel
 	w, try, cursor := s.win, sl.try, sl.cursor
-	go func() {
+	s.goFetch(func() {
 		r := s.fetchNow(ctx, cursor)
 		select {
 		case w.results <- slotDone{slot: sl, try: try, res: r}:
 		case <-w.closed:
+			s.forget(r)
 		}
-	}()
+	})
 }
 
 // fill tops the window up to the slots it should have once done pages of
@@ -230,6 +231,12 @@ func (s *pageSync) arrived(d slotDone, current bool) {
 		} else {
 			w.latency = (7*w.latency + 3*d.res.took) / 10
 		}
+	}
+	if d.res.err != nil && !d.res.answered {
+		// A rate-limit answer read after the execution's end: nobody
+		// waits it out (answers.go).
+		s.a.Limits.Unanswered(s.key)
+		d.res.answered = true
 	}
 	if current {
 		d.slot.done, d.slot.res = true, d.res

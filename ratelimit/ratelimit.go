@@ -251,7 +251,9 @@ func (k *key) configure(l Limit, o *Options, now time.Time) {
 	c := l.ceiling()
 	switch {
 	case c > 0 && (!k.configured || was == 0):
+		inflight := k.ctl.inflight // requests still out keep counting
 		k.ctl = newController(c, o.InitialAdaptiveRate, o.MinRate, o.Decrease, now)
+		k.ctl.inflight = inflight
 	case c > 0:
 		k.ctl.setCeiling(c, o.MinRate, now)
 	case k.configured && was > 0:
@@ -598,6 +600,7 @@ type Status struct {
 	Freezes     int64     // rate-limit answers recorded
 	Strains     int64     // server errors recorded (Strained)
 	Requests    int64     // requests let through by Wait
+	InFlight    int       // of those, not yet answered (Observe, Freeze, Strained, Unanswered)
 }
 
 // Status returns key's state; a key never used has only its name set.
@@ -620,6 +623,7 @@ func (r *Registry) Status(key string) Status {
 		Freezes:  k.freezes,
 		Strains:  k.strains,
 		Requests: k.requests,
+		InFlight: k.ctl.inflight,
 	}
 	if now.Before(k.frozenUntil) {
 		s.FrozenUntil = k.frozenUntil

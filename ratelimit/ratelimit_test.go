@@ -421,7 +421,7 @@ func TestLimitUpdate(t *testing.T) {
 			clock.Advance(time.Second)
 			require.True(t, returnsWithoutBlocking(t, clock, waitAsync(context.Background(), reg, clock, "k", tt.to)))
 			got := reg.Status("k")
-			tt.want.Key, tt.want.Requests = "k", 2
+			tt.want.Key, tt.want.Requests, tt.want.InFlight = "k", 2, 2 // never answered here
 			assert.Equal(t, tt.want, got)
 		})
 	}

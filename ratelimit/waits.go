@@ -47,7 +47,10 @@ func (r *Registry) Strained(key string) {
 	// key is still in slow start: its rate is not yet known, and cutting
 	// there would make the first random 5xx its plateau (an API failing 15 %
 	// of requests at random then took more than twice as long to sync).
-	if !k.ctl.slowStart && k.ctl.congested(now, true) {
+	switch {
+	case k.ctl.slowStart:
+		k.ctl.answer()
+	case k.ctl.congested(now, true):
 		k.apply(now)
 	}
 }
