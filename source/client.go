@@ -721,11 +721,26 @@ func nextPageNumber(totalPath string, f fetched) (string, bool, *sferrors.Error)
 	// a server that caps page sizes below PageSize would otherwise make us
 	// stop early and lose records. A short last page costs one extra
 	// (empty) request instead.
-	n := int64(f.records)
-	if n == 0 || (known && f.pos.page*n >= total) {
+	if pageEnds(f.pos.page, int64(f.records), total, known) {
 		return "", true, nil
 	}
 	return strconv.FormatInt(f.pos.page+1, 10), false, nil
+}
+
+// pageEnds is the end rule of page numbers, for the pages fetched
+// (nextPageNumber) and the ones predicted (Predict): page, of size
+// records, is the last when it is empty or, with a reported total, when
+// the pages up to it hold the total.
+func pageEnds(page, size, total int64, known bool) bool {
+	return size == 0 || (known && page*size >= total)
+}
+
+// offsetEnds is the end rule of offsets, for the pages fetched
+// (nextOffset) and the ones predicted (Predict): the page ending at end,
+// of size records, is the last when it is empty or end reaches a reported
+// total.
+func offsetEnds(end, size, total int64, known bool) bool {
+	return size == 0 || (known && end >= total)
 }
 
 // nextOffset moves past the records received until an empty page or the
@@ -736,7 +751,7 @@ func nextOffset(totalPath string, f fetched) (string, bool, *sferrors.Error) {
 		return "", false, perr
 	}
 	end := f.pos.offset + int64(f.records)
-	if f.records == 0 || (known && end >= total) {
+	if offsetEnds(end, int64(f.records), total, known) {
 		return "", true, nil
 	}
 	return strconv.FormatInt(end, 10), false, nil

@@ -78,8 +78,8 @@ func predictPages(cursor string, size int64, last Shape, n int) []string {
 	var out []string
 	for k := int64(1); k <= int64(n); k++ {
 		p := page + k
-		if last.HasTotal && (size == 0 || (p-1)*size >= last.Total) {
-			break // past the reported total
+		if last.HasTotal && pageEnds(p-1, size, last.Total, true) {
+			break // the page before p is the last, by the reported total
 		}
 		out = append(out, strconv.FormatInt(p, 10))
 	}
@@ -101,8 +101,8 @@ func predictOffsets(cursor string, size int64, last Shape, n int) []string {
 	var out []string
 	for k := int64(1); k <= int64(n); k++ {
 		o := offset + k*size
-		if last.HasTotal && o >= last.Total {
-			break
+		if last.HasTotal && offsetEnds(o, size, last.Total, true) {
+			break // the page ending at o is the last, by the reported total
 		}
 		out = append(out, strconv.FormatInt(o, 10))
 	}
