@@ -17,6 +17,7 @@ import (
 	"github.com/syncflow/syncflow/demoapi"
 	"github.com/syncflow/syncflow/engine"
 	"github.com/syncflow/syncflow/internal/connect"
+	"github.com/syncflow/syncflow/sink"
 	"github.com/syncflow/syncflow/source"
 	"github.com/syncflow/syncflow/workflows"
 )
@@ -233,11 +234,11 @@ func unthrottledPagesBench(ctx context.Context, out io.Writer, ts *temporaltest.
 // unthrottledPagesSample is one sample of unthrottledPagesBench, each path
 // on a source and SQLite file of its own.
 func unthrottledPagesSample(ctx context.Context, out io.Writer, ts *temporaltest.TestServer, dir, id string, latency time.Duration, records, pageSize int, directFirst bool) (row, error) {
-	var directTime, temporalTime time.Duration
+	var directTime, commits, temporalTime time.Duration
 	var peak int
 	direct := func() error {
-		t, err := directPages(ctx, dir, id, latency, records, pageSize)
-		directTime = t
+		t, c, err := directPages(ctx, dir, id, latency, records, pageSize)
+		directTime, commits = t, c
 		return err
 	}
 	temporal := func() error {
@@ -255,16 +256,19 @@ func unthrottledPagesSample(ctx context.Context, out io.Writer, ts *temporaltest
 	if err := second(); err != nil {
 		return row{}, err
 	}
-	fmt.Fprintf(out, "unthrottled pages, %s latency: direct %s, temporal %s (direct first: %v; at most %d requests in flight)\n",
-		latency, directTime.Round(time.Millisecond), temporalTime.Round(time.Millisecond), directFirst, peak)
+	fmt.Fprintf(out, "unthrottled pages, %s latency: direct %s (its commits %s), temporal %s (direct first: %v; at most %d requests in flight)\n",
+		latency, directTime.Round(time.Millisecond), commits.Round(time.Millisecond), temporalTime.Round(time.Millisecond), directFirst, peak)
 	ratio := directTime.Seconds() / temporalTime.Seconds()
 	return row{
 		name:     fmt.Sprintf("unthrottled pages %d records, page %d, %s added latency: Temporal (pages in flight) / sequential direct loop", records, pageSize, latency),
 		measured: rate(records, temporalTime) + fmt.Sprintf(", %d in flight at most", peak),
-		baseline: rate(records, directTime),
-		ratio:    ratio,
-		target:   ">= 1.0 (2.0 aimed for)",
-		ok:       ratio >= 1.0,
+		// A path that overlaps every fetch with the commits cannot take
+		// less than the commits: one SQLite writer, one page at a time.
+		baseline: rate(records, directTime) + fmt.Sprintf(", of which its commits %s (a path that hides every fetch reaches at most %.2f)",
+			commits.Round(time.Millisecond), directTime.Seconds()/commits.Seconds()),
+		ratio:  ratio,
+		target: ">= 1.0 (2.0 aimed for)",
+		ok:     ratio >= 1.0,
 	}, nil
 }
 
@@ -276,23 +280,38 @@ func unthrottledDataset(id string, latency time.Duration, records, pageSize int)
 	return src, src.Dataset(pageSize, config.RateLimit{RPS: 1e6, Burst: 1000})
 }
 
-// directPages is the direct loop's time for the unthrottled source. Its
-// SQLite file is one for every sample and row, as the worker's sink is one
-// for all of the group's Temporal syncs: both write into a table that
-// grows from sample to sample.
-func directPages(ctx context.Context, dir, id string, latency time.Duration, records, pageSize int) (time.Duration, error) {
+// directPages is the direct loop's time for the unthrottled source, and
+// the part of it its commits took. Its SQLite file is one for every sample
+// and row, as the worker's sink is one for all of the group's Temporal
+// syncs: both write into a table that grows from sample to sample.
+func directPages(ctx context.Context, dir, id string, latency time.Duration, records, pageSize int) (took, commits time.Duration, err error) {
 	src, ds := unthrottledDataset(id+"-direct", latency, records, pageSize)
 	defer src.Close()
 	direct, err := engine.OpenSink(ctx, "sqlite://"+filepath.Join(dir, "direct.db"))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	defer direct.Close()
+	timed := &timedSink{Sink: direct}
 	start := time.Now()
-	if _, n, err := directSync(ctx, source.NewClient(), direct, "direct-"+id, ds); err != nil || n != int64(records) {
-		return 0, fmt.Errorf("direct loop: %d records, %v", n, err)
+	if _, n, err := directSync(ctx, source.NewClient(), timed, "direct-"+id, ds); err != nil || n != int64(records) {
+		return 0, 0, fmt.Errorf("direct loop: %d records, %v", n, err)
 	}
-	return time.Since(start), nil
+	return time.Since(start), timed.commits, nil
+}
+
+// timedSink adds up the time its Commits take (one goroutine only).
+type timedSink struct {
+	sink.Sink
+	commits time.Duration
+}
+
+// Commit commits and counts the time it took.
+func (t *timedSink) Commit(ctx context.Context, cp sink.Checkpoint, records []source.Record) error {
+	start := time.Now()
+	err := t.Sink.Commit(ctx, cp, records)
+	t.commits += time.Since(start)
+	return err
 }
 
 // temporalPages is SyncWorkflow's time for the unthrottled source, and the
