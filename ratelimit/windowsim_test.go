@@ -36,6 +36,7 @@ type simEvent struct {
 	at         time.Time
 	seq        int
 	answer, ok bool
+	arrive     bool // the request reaches the server
 	hint       time.Duration
 }
 
@@ -62,8 +63,11 @@ type windowSim struct {
 	limit, burst            float64
 	latency, refusedLatency time.Duration
 	bound, n                int
-	stopAt                  time.Duration                     // > 0: end the simulation then
-	hint                    func(time.Duration) time.Duration // nil: no Retry-After
+	stopAt                  time.Duration // > 0: end the simulation then
+	// jitter delays each request on its way to the server by a random
+	// share of it: requests sent 1/limit apart may arrive closer.
+	jitter time.Duration
+	hint   func(time.Duration) time.Duration // nil: no Retry-After
 }
 
 // windowResult is what simulateWindow measured over the whole sync.
@@ -80,7 +84,7 @@ type windowResult struct {
 // the benchmarks do.
 func simulateWindow(t testing.TB, ws windowSim) windowResult {
 	clock := &eventClock{now: epoch}
-	rnd := rand.New(rand.NewPCG(1, 2))
+	rnd, jit := rand.New(rand.NewPCG(1, 2)), rand.New(rand.NewPCG(3, 4))
 	reg := NewRegistry(Options{Now: clock.Now, Timer: clock.Timer, Rand: rnd.Float64})
 	hint := ws.hint
 	if hint == nil {
@@ -130,6 +134,13 @@ func simulateWindow(t testing.TB, ws windowSim) windowResult {
 			limited++
 			reg.Freeze("k", e.hint)
 			push(simEvent{at: clock.now}) // the same page again
+		case e.arrive:
+			served, h := srv.serve(clock.now)
+			d := ws.latency
+			if !served {
+				d = ws.refusedLatency
+			}
+			push(simEvent{at: clock.now.Add(d), answer: true, ok: served, hint: h})
 		default:
 			err := reg.WaitAtMost(context.Background(), "k", Limit{}, time.Nanosecond)
 			var lw *LongWaitError
@@ -142,12 +153,7 @@ func simulateWindow(t testing.TB, ws windowSim) windowResult {
 				first = clock.now
 			}
 			last = clock.now
-			served, h := srv.serve(clock.now)
-			d := ws.latency
-			if !served {
-				d = ws.refusedLatency
-			}
-			push(simEvent{at: clock.now.Add(d), answer: true, ok: served, hint: h})
+			push(simEvent{at: clock.now.Add(time.Duration(jit.Float64() * float64(ws.jitter))), arrive: true})
 		}
 	}
 	span := last.Sub(first) + time.Duration(float64(time.Second)/ws.limit)
@@ -177,6 +183,9 @@ func TestUndeclaredWholeSyncWindow(t *testing.T) {
 	}{
 		{windowSim{limit: 40, burst: 10, latency: 150 * time.Millisecond, bound: 8, n: 120}, 0.9},
 		{windowSim{limit: 20, burst: 1, latency: 80 * time.Millisecond, bound: 8, n: 300}, 0.78},
+		// Without a burst, jitter on the way refuses requests sent below
+		// the limit: the key settles lower.
+		{windowSim{limit: 20, burst: 1, latency: 80 * time.Millisecond, bound: 8, n: 300, jitter: 5 * time.Millisecond}, 0.72},
 		{windowSim{limit: 20, burst: 5, bound: 1, n: 300}, 0.93},
 		{windowSim{limit: 20, burst: 20, latency: 10 * time.Millisecond, bound: 1, n: 300}, 0.93},
 		{windowSim{limit: 100, burst: 25, latency: 80 * time.Millisecond, bound: 64, n: 1000}, 0.9},
@@ -184,7 +193,7 @@ func TestUndeclaredWholeSyncWindow(t *testing.T) {
 	} {
 		ws := tt.ws
 		ws.refusedLatency = ws.latency / 10
-		t.Run(fmt.Sprintf("%g/s burst %g, %s, %d in flight, %d pages", ws.limit, ws.burst, ws.latency, ws.bound, ws.n), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%g/s burst %g, %s, %d in flight, %d pages, jitter %s", ws.limit, ws.burst, ws.latency, ws.bound, ws.n, ws.jitter), func(t *testing.T) {
 			r := simulateWindow(t, ws)
 			t.Logf("%.2f of the limit over the whole sync (%s), %d × 429 (%.2f%%)", r.ratio, r.span, r.limited, 100*r.share429)
 			require.GreaterOrEqual(t, r.ratio, tt.want)
