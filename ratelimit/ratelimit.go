@@ -15,9 +15,11 @@
 // the rate climbs back quickly, lingers near the rate at which the server
 // last said no, then probes beyond it. A declared key recovers up to its
 // configured ceiling and never exceeds it; a key with no declared rate
-// starts at Options.InitialAdaptiveRate, doubles its rate every second
-// until the server first says no (slow start, so that an unthrottled API
-// is not crawled at 5 req/s), then discovers the server's limit. Quota
+// starts at Options.InitialAdaptiveRate and doubles its rate once per
+// round trip of its answers (at least 100 ms, at most 1 s), never beyond
+// twice what the round sent, until the server first says no (slow start,
+// so that neither an unthrottled API nor a short sync is crawled at 5
+// req/s), then discovers the server's limit. Quota
 // hints on successful responses (Remaining, Reset) slow a key down before
 // the server has to say no: a long quota is spread over its reset, a short
 // burst budget running dry ends slow start.
