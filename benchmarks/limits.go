@@ -22,7 +22,20 @@ const (
 	latencyLimit    = LatencyBoundLimit // req/s, the server's
 	latencyBurst    = LatencyBoundBurst
 	latencyDelay    = LatencyBoundLatency
+	// The second server of the limits rows: a slower limit without any
+	// burst, a shorter latency, 300 pages (skipped with -short).
+	strictLimit   = 20
+	strictBurst   = 1
+	strictDelay   = 80 * time.Millisecond
+	strictRecords = 300 * latencyPageSize
 )
+
+// limitsServer is one server of the limits rows.
+type limitsServer struct {
+	limit, burst int
+	delay        time.Duration
+	records      int
+}
 
 // limitsBenchmarks runs the limits rows.
 func limitsBenchmarks(ctx context.Context, out io.Writer, short bool) ([]row, error) {
@@ -42,17 +55,41 @@ func limitsBenchmarks(ctx context.Context, out io.Writer, short bool) ([]row, er
 	}
 	defer e.close()
 	var rows []row
+	srv := limitsServer{limit: latencyLimit, burst: latencyBurst, delay: latencyDelay, records: records}
 	for _, v := range []struct{ id, what string }{
 		{"latency-undeclared", "the demo API's RateLimit headers"},
 		{"latency-bare", "no rate-limit header, no Retry-After"},
 	} {
-		r, err := latencyUndeclared(ctx, out, e, v.id, v.what, records)
+		r, err := latencyUndeclared(ctx, out, e, v.id, v.what, srv)
 		if err != nil {
 			return rows, err
 		}
 		rows = append(rows, r)
 	}
-	return rows, nil
+	if short {
+		return rows, nil
+	}
+	r, err := strictUndeclared(ctx, out)
+	if err != nil {
+		return rows, err
+	}
+	return append(rows, r), nil
+}
+
+// strictUndeclared is the bare row against a second server: strictLimit
+// req/s without a burst, strictDelay per request, strictRecords records.
+func strictUndeclared(ctx context.Context, out io.Writer) (row, error) {
+	const id = "latency-bare" // the recorder strips this dataset's headers
+	e, err := newRateEnvWith(ctx, demoapi.Options{
+		Datasets: []demoapi.DatasetSpec{{ID: id, Pagination: source.PaginationPage, Total: strictRecords, RPS: strictLimit, Burst: strictBurst}},
+		Faults:   demoapi.Faults{Latency: strictDelay},
+	}, 0)
+	if err != nil {
+		return row{}, err
+	}
+	defer e.close()
+	srv := limitsServer{limit: strictLimit, burst: strictBurst, delay: strictDelay, records: strictRecords}
+	return latencyUndeclared(ctx, out, e, id, "no rate-limit header, no Retry-After", srv)
 }
 
 // latencyUndeclared syncs a page-numbered source answering each request
@@ -61,7 +98,7 @@ func limitsBenchmarks(ctx context.Context, out io.Writer, short bool) ([]row, er
 // successful requests over the server's limit, and the share answered 429.
 // The sequential path cannot exceed one request per latencyDelay (6.7
 // req/s, 0.17 of the limit); pages in flight at once lift that bound.
-func latencyUndeclared(ctx context.Context, out io.Writer, e *rateEnv, id, what string, records int) (row, error) {
+func latencyUndeclared(ctx context.Context, out io.Writer, e *rateEnv, id, what string, srv limitsServer) (row, error) {
 	tq, task := "limits-"+id, "bench-limits-"+id
 	w, _, err := e.worker(tq)
 	if err != nil {
@@ -74,15 +111,15 @@ func latencyUndeclared(ctx context.Context, out io.Writer, e *rateEnv, id, what 
 	if err != nil {
 		return row{}, err
 	}
-	fmt.Fprintf(out, "limits, latency-bound undeclared (%s): %d records, %d requests in %s: %.2f req/s ok, %d answered 429\n",
-		what, records, c.total, c.span.Round(time.Millisecond), c.okRate(), c.limited)
-	ratio := c.okRate() / latencyLimit
-	sequential := float64(time.Second) / float64(latencyDelay)
+	fmt.Fprintf(out, "limits, latency-bound undeclared (%s, %d/s burst %d, %s): %d records, %d requests in %s: %.2f req/s ok, %d answered 429\n",
+		what, srv.limit, srv.burst, srv.delay, srv.records, c.total, c.span.Round(time.Millisecond), c.okRate(), c.limited)
+	ratio := c.okRate() / float64(srv.limit)
+	sequential := float64(time.Second) / float64(srv.delay)
 	return row{
 		name: fmt.Sprintf("limits, page-numbered source, %s per request, limit %d/s undeclared, %s, %d records: achieved over the whole sync / limit, 429 share",
-			latencyDelay, latencyLimit, what, records),
+			srv.delay, srv.limit, what, srv.records),
 		measured: fmt.Sprintf("%.2f req/s over %s, %.2f%% 429 (%d of %d)", c.okRate(), c.span.Round(time.Millisecond), 100*c.share429(), c.limited, c.total),
-		baseline: fmt.Sprintf("server limit %d req/s, burst %d (one request at a time: %.1f req/s)", latencyLimit, latencyBurst, sequential),
+		baseline: fmt.Sprintf("server limit %d req/s, burst %d (one request at a time: %.1f req/s)", srv.limit, srv.burst, sequential),
 		bound:    true,
 		ratio:    ratio,
 		target:   ">= 0.85, 429 <= 3%",

@@ -65,11 +65,12 @@ type controller struct {
 	resumed time.Time
 
 	// slowStart: an adaptive key that the server has not yet said no to
-	// doubles its rate every second (as TCP's slow start), capped by twice
-	// its measured sending rate, instead of climbing the cubic curve from
-	// its modest initial rate: an unthrottled API gets going in seconds.
+	// doubles its rate once per round of answers (as TCP's slow start
+	// doubles its window once per round trip), capped by twice what the
+	// round sent, instead of climbing the cubic curve from its modest
+	// initial rate: an unthrottled API gets going in a second.
 	slowStart bool
-	grown     time.Time // when slow start last grew the rate
+	round     round // slow start's current round
 
 	// hinted is the rate a short quota policy of the server announces
 	// (requests per window, hints.Quota Limit and Window): an adaptive key
@@ -77,8 +78,10 @@ type controller struct {
 	hinted float64
 
 	lastDecrease time.Time
-	inflight     int // requests sent and not yet answered
-	pending      int // of those, sent before the last cut
+	sentN        int64 // requests sent
+	answeredN    int64 // requests answered (at most sentN)
+	inflight     int   // requests sent and not yet answered
+	pending      int   // of those, sent before the last cut
 	meter        meter
 }
 
@@ -98,7 +101,7 @@ func newController(ceiling, initial, minRate, beta float64, now time.Time) contr
 	}
 	// K = 0: the curve starts at the plateau and probes upwards at once.
 	c.rate, c.base, c.wmax, c.k, c.epoch, c.scale = start, start, start, 0, now, cubicC
-	c.slowStart, c.grown, c.resumed = ceiling <= 0, now, now
+	c.slowStart, c.resumed, c.round = ceiling <= 0, now, round{start: now}
 	c.meter.origin = now
 	return c
 }
@@ -128,7 +131,7 @@ func (c *controller) setCeiling(ceiling, minRate float64, now time.Time) {
 func (c *controller) setAdaptive(minRate float64, now time.Time) {
 	c.ceiling, c.floor = 0, minRate
 	c.rate = math.Max(c.rate, c.floor)
-	c.slowStart, c.grown = c.lastDecrease.IsZero(), now
+	c.slowStart, c.round = c.lastDecrease.IsZero(), round{start: now, seq: c.sentN}
 	c.base, c.wmax, c.k, c.epoch, c.scale = c.rate, c.rate, 0, now, cubicC
 }
 
@@ -138,8 +141,8 @@ func (c *controller) pause(resume time.Time) {
 	if resume.After(c.epoch) {
 		c.epoch = resume
 	}
-	if resume.After(c.grown) {
-		c.grown = resume
+	if resume.After(c.round.start) {
+		c.round = round{start: resume, seq: c.sentN}
 	}
 	if resume.After(c.resumed) {
 		c.resumed = resume
@@ -159,12 +162,14 @@ func (c *controller) since(now time.Time) time.Time {
 // sent records a request that was let through.
 func (c *controller) sent(now time.Time) {
 	c.inflight++
+	c.sentN++
 	c.meter.add(now)
 }
 
 // answer records the answer to a request and reports whether that request
 // was sent before the last cut (answers are taken in sending order).
 func (c *controller) answer() (beforeCut bool) {
+	c.answeredN = min(c.answeredN+1, c.sentN)
 	if c.inflight > 0 {
 		c.inflight--
 	}
@@ -246,18 +251,25 @@ func (c *controller) congested(now time.Time, early bool) bool {
 }
 
 // cut returns how congested cuts: the rate in use w (the lower of the
-// current rate and the one measured since the key last resumed), the
-// factors of w the rate is cut to and the plateau is set at.
+// current rate and the one measured since the key last resumed, over the
+// last second, or over at least a round of slow start when the key has
+// not been sending that long), the factors of w the rate is cut to and the
+// plateau is set at.
 //
 // Leaving slow start, the meter lags the doubling rate (it averages the
-// last second of a ramp): w is then well below the rate just refused,
-// which may itself be close to the limit (a server without a burst refuses
-// as soon as the rate passes it). The plateau is therefore no lower than
-// a cut of the refused rate: the curve climbs back towards it instead of
-// settling where the ramp was a second ago.
+// ramp since the key started, or over the last second): w is then well
+// below the rate just refused, which may itself be close to the limit (a
+// server without a burst refuses as soon as the rate passes it). The
+// plateau is therefore no lower than a cut of the refused rate: the curve
+// climbs back towards it instead of settling where the ramp was. That the
+// meter answers after a round already matters: a ramp of rounds finds the
+// limit of a fast server within its first second, and the doubled rate
+// itself, taken for w, would be far above a server whose burst hid the
+// ramp's overshoot (a burst of a second of the limit let the ramp reach
+// five times the limit before the first refusal).
 func (c *controller) cut(now time.Time, early bool) (w, beta, plateau float64) {
 	w = c.rate
-	if m, ok := c.meter.rate(now, c.since(now)); ok && m < w {
+	if m, ok := c.meter.rateSpan(now, c.since(now), slowStartRound); ok && m < w {
 		w = m
 	}
 	w = math.Max(w, c.floor)
@@ -304,20 +316,37 @@ func (c *controller) succeeded(now time.Time) {
 	c.rate = math.Max(math.Max(target, c.base), c.floor)
 }
 
-// grow doubles the rate of a key in slow start for every second since it
-// last grew, capped (without lowering the rate) at twice the measured
-// sending rate once the meter can tell.
+// Slow start's rounds: a round ends at the first answer to a request sent
+// in it (the round trip of the answers) once it has lasted slowStartRound,
+// and after maxSlowStartRound at the latest (an answer lost on the way
+// must not stall the key). slowStartRound keeps a round long enough for a
+// few requests and for the meter to measure it: on a server answering at
+// once, the rate still doubles only ten times a second.
+const (
+	slowStartRound    = 100 * time.Millisecond
+	maxSlowStartRound = time.Second
+)
+
+// round is one round of slow start: it began at start, when seq requests
+// had been sent, so its first request is number seq+1.
+type round struct {
+	start time.Time
+	seq   int64
+}
+
+// grow doubles the rate of a key in slow start at the end of each round,
+// capped (without lowering the rate) at twice the rate the round sent: a
+// key that does not use its rate (fewer pages in flight than the rate
+// allows) does not build up one it never tested.
 func (c *controller) grow(now time.Time) {
-	dt := now.Sub(c.grown).Seconds()
-	if dt <= 0 {
+	dt := now.Sub(c.round.start)
+	if dt < slowStartRound || (c.answeredN <= c.round.seq && dt < maxSlowStartRound) {
 		return
 	}
-	target := c.rate * math.Exp2(dt)
-	if m, ok := c.meter.rate(now, c.since(now)); ok {
-		target = math.Min(target, math.Max(c.rate, 2*m))
-	}
-	c.rate = math.Max(c.rate, target)
-	c.base, c.wmax, c.epoch, c.grown = c.rate, c.rate, now, now
+	used := float64(c.sentN-c.round.seq) / dt.Seconds()
+	c.rate = math.Max(c.rate, math.Min(2*c.rate, 2*used))
+	c.base, c.wmax, c.epoch = c.rate, c.rate, now
+	c.round = round{start: now, seq: c.sentN}
 }
 
 // The meter counts requests in meterBuckets buckets of meterBucket: it
@@ -360,6 +389,11 @@ func (m *meter) add(now time.Time) {
 // meter reaches, or the first request) to now. ok is false when that span
 // is shorter than meterMinSpan.
 func (m *meter) rate(now, since time.Time) (r float64, ok bool) {
+	return m.rateSpan(now, since, meterMinSpan)
+}
+
+// rateSpan is rate answering for spans of at least minSpan.
+func (m *meter) rateSpan(now, since time.Time, minSpan time.Duration) (r float64, ok bool) {
 	if m.first.IsZero() {
 		return 0, false
 	}
@@ -368,7 +402,7 @@ func (m *meter) rate(now, since time.Time) (r float64, ok bool) {
 	// Whole buckets: the span starts where bucket from starts.
 	start := m.origin.Add(time.Duration(from) * meterBucket)
 	span := now.Sub(start)
-	if span < meterMinSpan {
+	if span < minSpan {
 		return 0, false
 	}
 	var n int64

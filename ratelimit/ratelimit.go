@@ -15,9 +15,11 @@
 // the rate climbs back quickly, lingers near the rate at which the server
 // last said no, then probes beyond it. A declared key recovers up to its
 // configured ceiling and never exceeds it; a key with no declared rate
-// starts at Options.InitialAdaptiveRate, doubles its rate every second
-// until the server first says no (slow start, so that an unthrottled API
-// is not crawled at 5 req/s), then discovers the server's limit. Quota
+// starts at Options.InitialAdaptiveRate and doubles its rate once per
+// round trip of its answers (at least 100 ms, at most 1 s), never beyond
+// twice what the round sent, until the server first says no (slow start,
+// so that neither an unthrottled API nor a short sync is crawled at 5
+// req/s), then discovers the server's limit. Quota
 // hints on successful responses (Remaining, Reset) slow a key down before
 // the server has to say no: a long quota is spread over its reset, a short
 // burst budget running dry ends slow start.
@@ -211,6 +213,9 @@ type key struct {
 
 	appliedRate  rate.Limit
 	appliedBurst int
+	// scheduledRate is the rate the waiters at the limiter last reserved
+	// at (see apply).
+	scheduledRate rate.Limit
 
 	freezes, requests, strains int64
 	// hintlessRun counts the rate-limit answers without a hint since the
@@ -236,6 +241,7 @@ func (r *Registry) get(name string) *key {
 			appliedBurst: 1,
 		}
 		k.appliedRate = rate.Limit(k.ctl.rate)
+		k.scheduledRate = k.appliedRate
 		k.lim = rate.NewLimiter(k.appliedRate, k.appliedBurst)
 		r.keys[name] = k
 	}
@@ -263,6 +269,7 @@ func (k *key) configure(l Limit, o *Options, now time.Time) {
 		// Nobody has waited on the key yet: start with a full bucket of
 		// the configured burst.
 		k.appliedRate, k.appliedBurst = rate.Limit(k.ctl.rate), l.burst()
+		k.scheduledRate = k.appliedRate
 		k.lim = rate.NewLimiter(k.appliedRate, k.appliedBurst)
 	}
 	k.limit, k.configured = l, true
@@ -290,12 +297,26 @@ func (k *key) effective(now time.Time) (float64, int) {
 	return rps, burst
 }
 
-// apply brings the limiter up to date; k.mu is held.
+// rescheduleShare is how far the rate may move from the one the waiters
+// reserved at before they reserve again (see apply).
+const rescheduleShare = 1.25
+
+// apply brings the limiter up to date; k.mu is held. When the rate has
+// moved by more than rescheduleShare since the waiters at the limiter
+// reserved their turns, they are woken to reserve again: a turn reserved
+// at the old rate would otherwise stand next to turns reserved at the new
+// one (at 5 req/s a waiter is due 200 ms after the last request; doubled
+// to 10, the next waiter reserves 100 ms after what the bucket held then,
+// 40 ms after the first: a server without a burst refused it).
 func (k *key) apply(now time.Time) {
 	rps, burst := k.effective(now)
 	if l := rate.Limit(rps); l != k.appliedRate {
 		k.lim.SetLimitAt(now, l)
 		k.appliedRate = l
+		if l > k.scheduledRate*rescheduleShare || l*rescheduleShare < k.scheduledRate {
+			k.scheduledRate = l
+			k.broadcast()
+		}
 	}
 	if burst != k.appliedBurst {
 		k.lim.SetBurstAt(now, burst)

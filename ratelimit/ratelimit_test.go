@@ -481,3 +481,36 @@ func BenchmarkWaitUnlimited(b *testing.B) {
 		}
 	})
 }
+
+// A rate that doubles while a request waits at the limiter wakes it to
+// reserve its turn again at the new rate: kept at the old rate, its turn
+// would stand next to the turns reserved after it (at 5 req/s a waiter is
+// due 200 ms after the last request; doubled to 10 req/s after 100 ms, the
+// next waiter was due 50 ms after it, half the new interval, and a server
+// without a burst refused it). A watchdog fails the test instead of
+// hanging if the waiter is never woken.
+func TestRateIncreaseReschedulesWaiters(t *testing.T) {
+	reg, clock := newFakeRegistry()
+	ctx := context.Background()
+	require.True(t, returnsWithoutBlocking(t, clock, waitAsync(ctx, reg, clock, "k", Limit{})))
+	a := waitAsync(ctx, reg, clock, "k", Limit{})
+	require.Equal(t, 200*time.Millisecond, <-clock.started, "at 5 req/s the next turn is 200 ms away")
+
+	clock.Advance(slowStartRound) // the first answer ends slow start's first round
+	reg.Observe("k", hints.Quota{})
+	require.Equal(t, 10.0, reg.Status("k").Rate, "the rate doubled")
+	select {
+	case d := <-clock.started:
+		assert.Equal(t, 50*time.Millisecond, d, "the waiter's turn, reserved again at 10 req/s")
+	case r := <-a:
+		t.Fatalf("the waiter returned at %s", r.at.Sub(epoch))
+	case <-time.After(10 * time.Second): // watchdog, not a measure
+		t.Fatal("the waiter was not woken by the rate's increase")
+	}
+	b := waitAsync(ctx, reg, clock, "k", Limit{})
+	assert.Equal(t, 150*time.Millisecond, <-clock.started, "the next turn one interval of the new rate later")
+	clock.Advance(50 * time.Millisecond)
+	assert.Equal(t, epoch.Add(150*time.Millisecond), (<-a).at)
+	clock.Advance(100 * time.Millisecond)
+	assert.Equal(t, epoch.Add(250*time.Millisecond), (<-b).at)
+}

@@ -73,7 +73,13 @@ func ietfQuota(s *bucketServer) hints.Quota {
 // so the first cut took the doubling rate itself, far above the limit, and
 // four more refusals followed; a refusal without a hint froze the key for a
 // whole second (20 requests at 20 req/s); the policy the headers announce
-// (20 per second) was not used as the rate.
+// (20 per second) was not used as the rate. Since slow start doubles per
+// round of answers rather than per second (TestSlowStartDoublesPerRound),
+// "no hint" reaches 0.95 (0.91 before), 40/s 0.71 (0.66); "burst 1" went
+// from 0.78 to 0.72: a server without a burst refuses as soon as the ramp
+// passes its limit, now within the first half second, and the rate sent
+// until then, taken for the rate in use, is lower than a second later
+// (the grid of TestUndeclaredGrid shows no loss for burst 1 on average).
 func TestUndeclaredWholeSync(t *testing.T) {
 	seconds := func(d time.Duration) time.Duration { return time.Duration(math.Ceil(d.Seconds())) * time.Second }
 	none := func(time.Duration) time.Duration { return 0 }
@@ -86,12 +92,12 @@ func TestUndeclaredWholeSync(t *testing.T) {
 		want         float64 // whole-sync rate / limit at least
 	}{
 		{"whole seconds", 20, 5, seconds, nil, 0.78},
-		{"no hint", 20, 5, none, nil, 0.88},
+		{"no hint", 20, 5, none, nil, 0.93},
 		{"exact hint", 20, 5, exact, nil, 0.9},
 		{"demo api headers", 20, 5, seconds, ietfQuota, 0.97},
-		{"burst 1", 20, 1, seconds, nil, 0.75},
+		{"burst 1", 20, 1, seconds, nil, 0.7},
 		{"burst 20", 20, 20, seconds, nil, 0.9},
-		{"40/s", 40, 5, seconds, nil, 0.6},
+		{"40/s", 40, 5, seconds, nil, 0.68},
 		{"slow server", 2, 1, seconds, nil, 0.85},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
