@@ -36,6 +36,23 @@ func waitAsync(ctx context.Context, reg *Registry, clock *fakeClock, key string,
 	return done
 }
 
+// sendOne lets one request of key through reg, advancing clock over every
+// timer the Wait starts (a freeze, the limiter's interval), and fails t if
+// the Wait fails.
+func sendOne(t *testing.T, reg *Registry, clock *fakeClock, key string, l Limit) {
+	t.Helper()
+	done := waitAsync(context.Background(), reg, clock, key, l)
+	for {
+		select {
+		case res := <-done:
+			require.NoError(t, res.err)
+			return
+		case d := <-clock.started:
+			clock.Advance(d)
+		}
+	}
+}
+
 // returnsWithoutBlocking reports whether a Wait started with waitAsync
 // returned without starting a timer. It never sleeps: a Wait either
 // returns or blocks on a timer, which fakeClock announces.
@@ -136,20 +153,7 @@ func TestFreezeJitterBounded(t *testing.T) {
 // between (a quota used up); a success starts again from the short freeze.
 func TestHintlessFreeze(t *testing.T) {
 	reg, clock := newFakeRegistry()
-	ctx := context.Background()
-	send := func() {
-		t.Helper()
-		done := waitAsync(ctx, reg, clock, "k", Limit{RPS: 20})
-		for {
-			select {
-			case res := <-done:
-				require.NoError(t, res.err)
-				return
-			case d := <-clock.started:
-				clock.Advance(d)
-			}
-		}
-	}
+	send := func() { t.Helper(); sendOne(t, reg, clock, "k", Limit{RPS: 20}) }
 	freeze := func() time.Duration {
 		t.Helper()
 		send()

@@ -1,7 +1,6 @@
 package ratelimit
 
 import (
-	"context"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -16,19 +15,7 @@ import (
 // the first one: no further cut, no doubling, for the life of the worker.
 func TestUnansweredRequestsDoNotHideLaterRefusals(t *testing.T) {
 	reg, clock := newFakeRegistry()
-	send := func() {
-		t.Helper()
-		done := waitAsync(context.Background(), reg, clock, "k", Limit{RPS: 20})
-		for {
-			select {
-			case res := <-done:
-				require.NoError(t, res.err)
-				return
-			case d := <-clock.started:
-				clock.Advance(d)
-			}
-		}
-	}
+	send := func() { t.Helper(); sendOne(t, reg, clock, "k", Limit{RPS: 20}) }
 	for range 5 { // five transport errors
 		send()
 		reg.Unanswered("k")
