@@ -518,3 +518,52 @@ func TestRateIncreaseReschedulesWaiters(t *testing.T) {
 	clock.Advance(100 * time.Millisecond)
 	assert.Equal(t, epoch.Add(250*time.Millisecond), (<-b).at)
 }
+
+// Two requests waiting at the limiter when the rate doubles reserve their
+// turns again one interval of the new rate apart, whichever reserves
+// first: handed back one by one to the old limiter (rate.Reservation's
+// Cancel), the later turn gave back more than it took once the earlier
+// one stood before it at the new rate, and two requests went 47 ms apart
+// at 14 req/s (a server without a burst refused the second). A watchdog
+// fails the test instead of hanging if a waiter is never woken.
+func TestRateIncreaseReschedulesEveryWaiter(t *testing.T) {
+	reg, clock := newFakeRegistry()
+	ctx := context.Background()
+	require.True(t, returnsWithoutBlocking(t, clock, waitAsync(ctx, reg, clock, "k", Limit{})))
+	a := waitAsync(ctx, reg, clock, "k", Limit{})
+	require.Equal(t, 200*time.Millisecond, <-clock.started, "at 5 req/s the next turn is 200 ms away")
+	b := waitAsync(ctx, reg, clock, "k", Limit{})
+	require.Equal(t, 400*time.Millisecond, <-clock.started, "and the one after it 400 ms")
+
+	clock.Advance(slowStartRound) // the first answer ends slow start's first round
+	reg.Observe("k", hints.Quota{})
+	require.Equal(t, 10.0, reg.Status("k").Rate, "the rate doubled")
+	var turns []time.Duration
+	for range 2 {
+		select {
+		case d := <-clock.started:
+			turns = append(turns, d)
+		case <-time.After(10 * time.Second): // watchdog, not a measure
+			t.Fatal("a waiter was not woken by the rate's increase")
+		}
+	}
+	assert.ElementsMatch(t, []time.Duration{50 * time.Millisecond, 150 * time.Millisecond}, turns,
+		"half the new interval left after 100 ms at the old rate, then one interval more")
+	first := func() waitResult { // whichever waiter returns
+		select {
+		case r := <-a:
+			a = nil
+			return r
+		case r := <-b:
+			b = nil
+			return r
+		case <-time.After(10 * time.Second): // watchdog, not a measure
+			t.Fatalf("no waiter returned at %s", clock.Now().Sub(epoch))
+			return waitResult{}
+		}
+	}
+	clock.Advance(50 * time.Millisecond)
+	assert.Equal(t, epoch.Add(150*time.Millisecond), first().at)
+	clock.Advance(100 * time.Millisecond)
+	assert.Equal(t, epoch.Add(250*time.Millisecond), first().at)
+}
