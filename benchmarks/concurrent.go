@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/server/temporaltest"
@@ -46,6 +48,8 @@ type LatencyBoundSource struct {
 	Srv *httptest.Server
 	ID  string
 
+	conns atomic.Int64 // connections opened to Srv
+
 	mu               sync.Mutex
 	inFlight, peak   int
 	first, last, end time.Time
@@ -60,7 +64,13 @@ func NewLatencyBoundSource(id string, records int, latency time.Duration, limit 
 		Datasets: []demoapi.DatasetSpec{{ID: id, Pagination: source.PaginationPage, Total: records, RPS: limit, Burst: burst}},
 		Faults:   demoapi.Faults{Latency: latency},
 	})
-	s.Srv = httptest.NewServer(s)
+	s.Srv = httptest.NewUnstartedServer(s)
+	s.Srv.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			s.conns.Add(1)
+		}
+	}
+	s.Srv.Start()
 	return s
 }
 
@@ -99,7 +109,8 @@ type SourceSeen struct {
 	// Sending is from the first request's arrival to the last's; Span to
 	// the last answer.
 	Sending, Span time.Duration
-	Peak          int // the most requests in flight at once
+	Peak          int   // the most requests in flight at once
+	Conns         int64 // connections opened
 }
 
 // Rate is the request rate the source saw while requests came: the
@@ -116,7 +127,7 @@ func (s *LatencyBoundSource) Seen() SourceSeen {
 	st := s.API.Stats(s.ID)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return SourceSeen{Requests: st.Requests, Refused: st.RateLimited, Sending: s.last.Sub(s.first), Span: s.end.Sub(s.first), Peak: s.peak}
+	return SourceSeen{Requests: st.Requests, Refused: st.RateLimited, Sending: s.last.Sub(s.first), Span: s.end.Sub(s.first), Peak: s.peak, Conns: s.conns.Load()}
 }
 
 // concurrentBenchmarks runs the latency-bound row and the two unthrottled
@@ -235,7 +246,7 @@ func unthrottledPagesBench(ctx context.Context, out io.Writer, ts *temporaltest.
 // on a source and SQLite file of its own.
 func unthrottledPagesSample(ctx context.Context, out io.Writer, ts *temporaltest.TestServer, dir, id string, latency time.Duration, records, pageSize int, directFirst bool) (row, error) {
 	var directTime, commits, temporalTime time.Duration
-	var peak int
+	var seen SourceSeen
 	direct := func() error {
 		t, c, err := directPages(ctx, dir, id, latency, records, pageSize)
 		directTime, commits = t, c
@@ -243,7 +254,7 @@ func unthrottledPagesSample(ctx context.Context, out io.Writer, ts *temporaltest
 	}
 	temporal := func() error {
 		t, p, err := temporalPages(ctx, ts, id, latency, records, pageSize)
-		temporalTime, peak = t, p
+		temporalTime, seen = t, p
 		return err
 	}
 	first, second := temporal, direct
@@ -256,12 +267,12 @@ func unthrottledPagesSample(ctx context.Context, out io.Writer, ts *temporaltest
 	if err := second(); err != nil {
 		return row{}, err
 	}
-	fmt.Fprintf(out, "unthrottled pages, %s latency: direct %s (its commits %s), temporal %s (direct first: %v; at most %d requests in flight)\n",
-		latency, directTime.Round(time.Millisecond), commits.Round(time.Millisecond), temporalTime.Round(time.Millisecond), directFirst, peak)
+	fmt.Fprintf(out, "unthrottled pages, %s latency: direct %s (its commits %s), temporal %s (direct first: %v; at most %d requests in flight, %d connections)\n",
+		latency, directTime.Round(time.Millisecond), commits.Round(time.Millisecond), temporalTime.Round(time.Millisecond), directFirst, seen.Peak, seen.Conns)
 	ratio := directTime.Seconds() / temporalTime.Seconds()
 	return row{
 		name:     fmt.Sprintf("unthrottled pages %d records, page %d, %s added latency: Temporal (pages in flight) / sequential direct loop", records, pageSize, latency),
-		measured: rate(records, temporalTime) + fmt.Sprintf(", %d in flight at most", peak),
+		measured: rate(records, temporalTime) + fmt.Sprintf(", %d in flight at most, %d connections", seen.Peak, seen.Conns),
 		// A path that overlaps every fetch with the commits cannot take
 		// less than the commits: one SQLite writer, one page at a time.
 		baseline: rate(records, directTime) + fmt.Sprintf(", of which its commits %s (a path that hides every fetch reaches at most %.2f)",
@@ -314,19 +325,19 @@ func (t *timedSink) Commit(ctx context.Context, cp sink.Checkpoint, records []so
 	return err
 }
 
-// temporalPages is SyncWorkflow's time for the unthrottled source, and the
-// most requests the source saw in flight at once.
-func temporalPages(ctx context.Context, ts *temporaltest.TestServer, id string, latency time.Duration, records, pageSize int) (time.Duration, int, error) {
+// temporalPages is SyncWorkflow's time for the unthrottled source, and what
+// the source saw.
+func temporalPages(ctx context.Context, ts *temporaltest.TestServer, id string, latency time.Duration, records, pageSize int) (time.Duration, SourceSeen, error) {
 	src, ds := unthrottledDataset(id, latency, records, pageSize)
 	defer src.Close()
 	start := time.Now()
 	res, err := runSync(ctx, ts.GetDefaultClient(), "bench-"+id, ds, workflows.SyncOptions{})
 	if err != nil {
-		return 0, 0, err
+		return 0, SourceSeen{}, err
 	}
 	took := time.Since(start)
 	if res.Records != int64(records) {
-		return 0, 0, fmt.Errorf("temporal path synced %d records, want %d", res.Records, records)
+		return 0, SourceSeen{}, fmt.Errorf("temporal path synced %d records, want %d", res.Records, records)
 	}
-	return took, src.Seen().Peak, nil
+	return took, src.Seen(), nil
 }

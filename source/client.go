@@ -115,7 +115,7 @@ func WithUserAgent(ua string) Option {
 // NewClient returns a Client with the given options applied over the defaults.
 func NewClient(opts ...Option) *Client {
 	c := &Client{
-		hc:        &http.Client{},
+		hc:        &http.Client{Transport: newTransport()},
 		now:       time.Now,
 		maxBytes:  DefaultMaxBytes,
 		timeouts:  resolvedTimeouts{header: DefaultHeaderTimeout, idle: DefaultIdleTimeout, total: DefaultTotalTimeout},
@@ -129,6 +129,23 @@ func NewClient(opts ...Option) *Client {
 		return checkRedirect(req, via, next)
 	}
 	return c
+}
+
+// newTransport returns the transport of a new Client: http.DefaultTransport's
+// settings (proxy from the environment, timeouts, HTTP/2), keeping as many
+// idle connections per host as a dataset may have pages in flight
+// (MaxConcurrency). The default keeps 2: a window of 8 pages closed 6
+// connections after every round and dialled them again, a TCP and TLS
+// handshake each against a real API.
+func newTransport() http.RoundTripper {
+	def, ok := http.DefaultTransport.(*http.Transport)
+	if !ok { // replaced by the program: take it as it is
+		return http.DefaultTransport
+	}
+	t := def.Clone()
+	t.MaxIdleConnsPerHost = MaxConcurrency
+	t.MaxIdleConns = max(t.MaxIdleConns, MaxConcurrency)
+	return t
 }
 
 // reqInfoKey keys the request context value that tells checkRedirect which

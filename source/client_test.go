@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -759,4 +760,57 @@ func TestFetchSendsSecretsOnlyToBoundHosts(t *testing.T) {
 	if got := rec.all()[0].Header.Get("X-Canary"); got != "v4lue-canary" {
 		t.Errorf("bound host got X-Canary %q", got)
 	}
+}
+
+// TestClientKeepsAWindowOfConnections fetches rounds of concurrency pages at
+// once (the handler answers none of a round before all of it has arrived,
+// so each round needs that many connections): the Client keeps them all
+// between rounds. http.DefaultTransport keeps 2 idle connections per host,
+// so a window of 8 pages opened 6 new ones (a TLS handshake each, against a
+// real API) every round.
+func TestClientKeepsAWindowOfConnections(t *testing.T) {
+	const concurrency, rounds = 8, 10
+	var conns atomic.Int64
+	arrived := make(chan struct{}, concurrency)
+	release := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		writeJSON(t, w, dataset(0, 1))
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		if s == http.StateNew {
+			conns.Add(1)
+		}
+	}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	c := NewClient()
+	cfg := Config{URL: srv.URL, Key: "id", Pagination: Pagination{Type: PaginationLinkHeader}}
+	for range rounds {
+		errs := make(chan error, concurrency)
+		for range concurrency {
+			go func() {
+				_, err := c.Fetch(t.Context(), cfg, "")
+				errs <- err
+			}()
+		}
+		for range concurrency {
+			<-arrived
+		}
+		for range concurrency {
+			release <- struct{}{}
+		}
+		for range concurrency {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A request may dial while an idle connection is on its way back to
+	// the pool; far fewer than the 8 + 6 × 9 of the default transport.
+	if n := conns.Load(); n > 2*concurrency {
+		t.Errorf("%d connections for %d rounds of %d pages at once, want at most %d", n, rounds, concurrency, 2*concurrency)
+	}
+	t.Logf("%d connections for %d rounds of %d pages at once", conns.Load(), rounds, concurrency)
 }
