@@ -15,22 +15,6 @@ const cubicC = 0.4
 // that at any rate a probe that fails costs a small share of requests.
 const minCycleRequests = 200
 
-// freezeCycle makes a key whose refusals are expensive probe more slowly
-// still: a cycle holds at least the requests of this many freezes at the
-// rate in use. A refusal answered Retry-After: 1 at 200 req/s costs 200
-// requests; a cycle of 200 requests spent half of its time frozen. A
-// refusal without a hint freezes a few intervals, and minCycleRequests
-// decides.
-const freezeCycle = 40
-
-// saturatedShare tells a key that used its rate from one that did not:
-// while the measured sending rate is at least this share of the current
-// rate, the key sent as fast as its rate let it, and a refusal on the
-// climb back to the plateau is taken at the current rate. The meter
-// averages the last second and lags a climbing curve (refused at 19.4
-// req/s on the way up, it read 18.7).
-const saturatedShare = 0.9
-
 // plateauShare places the curve's plateau a little below the rate at which
 // the server said no: that rate overestimates the server's limit by the
 // burst the server let through before it ran dry, and sitting just under
@@ -94,11 +78,10 @@ type controller struct {
 	hinted float64
 
 	lastDecrease time.Time
-	refused      float64 // the rate in use at the last cut
-	sentN        int64   // requests sent
-	answeredN    int64   // requests answered (at most sentN)
-	inflight     int     // requests sent and not yet answered
-	pending      int     // of those, sent before the last cut
+	sentN        int64 // requests sent
+	answeredN    int64 // requests answered (at most sentN)
+	inflight     int   // requests sent and not yet answered
+	pending      int   // of those, sent before the last cut
 	meter        meter
 }
 
@@ -197,13 +180,13 @@ func (c *controller) answer() (beforeCut bool) {
 	return false
 }
 
-// throttled records a rate-limit answer that freezes the key for freeze.
-// Unless the request was sent before the last cut (then the server said no
-// to the old rate, and the cut answered it already), it cuts the rate to
-// beta times the rate in use (see cut), not below the floor. It reports
-// whether the rate was cut.
-func (c *controller) throttled(now time.Time, freeze time.Duration) bool {
-	return c.congested(now, false, freeze)
+// throttled records a rate-limit answer. Unless the request was sent
+// before the last cut (then the server said no to the old rate, and the cut
+// answered it already), it cuts the rate to beta times the rate in use (the
+// lower of the current rate and the rate measured since the key last
+// resumed), not below the floor. It reports whether the rate was cut.
+func (c *controller) throttled(now time.Time) bool {
+	return c.congested(now, false)
 }
 
 // warned records a success that says the server's burst budget has just
@@ -218,7 +201,7 @@ func (c *controller) warned(now time.Time) bool {
 		c.succeeded(now)
 		return false
 	}
-	return c.congested(now, true, 0)
+	return c.congested(now, true)
 }
 
 // hint records the rate a server's short quota policy announces (rps > 0)
@@ -241,15 +224,8 @@ func (c *controller) hint(rps float64, now time.Time) {
 }
 
 // congested cuts the rate for a rate-limit answer (early == false) or a
-// warning (early == true) that freezes the key for freeze; see throttled
-// and warned. The curve's time to its plateau K is at least that of a
-// cycle of requests (minCycleRequests, or freezeCycle freezes) at the
-// climb's mean rate: base plus three quarters of the span (the mean of the
-// concave half of the cubic), and never more than at the rate in use.
-// Leaving slow start the span is wide (the plateau is set from the rate
-// refused, the cut from the lagging meter); taken at the cut's rate, K
-// kept a key refused at 28 req/s below 18 for 5 s of a 15 s sync.
-func (c *controller) congested(now time.Time, early bool, freeze time.Duration) bool {
+// warning (early == true); see throttled and warned.
+func (c *controller) congested(now time.Time, early bool) bool {
 	if c.answer() && now.Sub(c.lastDecrease) < sameEventSpan {
 		return false
 	}
@@ -266,12 +242,10 @@ func (c *controller) congested(now time.Time, early bool, freeze time.Duration) 
 		span = w * (1 - c.beta) / 2
 	}
 	c.base = c.rate
-	cycle := math.Max(minCycleRequests, freezeCycle*freeze.Seconds()*w)
-	c.k = math.Max(math.Cbrt(span/cubicC), cycle/math.Max(w, c.base+0.75*span))
+	c.k = math.Max(math.Cbrt(span/cubicC), minCycleRequests/w)
 	c.scale = span / (c.k * c.k * c.k)
 	c.epoch = now
 	c.lastDecrease = now
-	c.refused = w
 	c.pending = c.inflight
 	return true
 }
@@ -279,15 +253,8 @@ func (c *controller) congested(now time.Time, early bool, freeze time.Duration) 
 // cut returns how congested cuts: the rate in use w (the lower of the
 // current rate and the one measured since the key last resumed, over the
 // last second, or over at least a round of slow start when the key has
-// not been sending that long; the current rate itself when the key is
-// climbing back to its plateau and the meter reads at least
-// saturatedShare of it), the factors of w the rate is cut to and the
+// not been sending that long), the factors of w the rate is cut to and the
 // plateau is set at.
-//
-// Only the climb: beyond the plateau the curve probes ever faster, and a
-// server with a burst lets it overshoot before it says no; the meter's
-// average is the better measure there (taken at the current rate, a key
-// of a 200 req/s server with a burst of 10 was refused twice per cycle).
 //
 // Leaving slow start, the meter lags the doubling rate (it averages the
 // ramp since the key started, or over the last second): w is then well
@@ -301,12 +268,9 @@ func (c *controller) congested(now time.Time, early bool, freeze time.Duration) 
 // ramp's overshoot (a burst of a second of the limit let the ramp reach
 // five times the limit before the first refusal).
 func (c *controller) cut(now time.Time, early bool) (w, beta, plateau float64) {
-	climbing := !c.lastDecrease.IsZero() && now.Sub(c.epoch).Seconds() < c.k
 	w = c.rate
 	if m, ok := c.meter.rateSpan(now, c.since(now), slowStartRound); ok && m < w {
-		if c.slowStart || !climbing || m < saturatedShare*c.rate {
-			w = m
-		}
+		w = m
 	}
 	w = math.Max(w, c.floor)
 	beta, plateau = c.beta, plateauShare
@@ -316,14 +280,11 @@ func (c *controller) cut(now time.Time, early bool) (w, beta, plateau float64) {
 	if c.slowStart {
 		plateau = math.Max(plateau, c.rate*c.beta/w)
 	}
-	if climbing && w < (c.beta+plateauShare)/2*c.refused {
-		// Said no again before the curve got back to its plateau, and
-		// well under the rate last refused (below the middle of the
-		// last cut's climb): the limit dropped, or the estimate was
-		// wrong, so cut twice as hard, and put the plateau no higher
-		// than a single cut of the refused rate. Nearer the rate last
-		// refused it is the noise of a limit without a burst (jitter
-		// on the way refuses requests sent at 0.95 of it): one cut.
+	if !c.lastDecrease.IsZero() && now.Sub(c.epoch).Seconds() < c.k {
+		// Said no again before the curve got back to its plateau: the
+		// limit is well below the last estimate (it dropped, or the
+		// estimate was wrong), so cut twice as hard, and put the
+		// plateau no higher than a single cut of the refused rate.
 		beta *= beta
 		plateau = c.beta
 	}

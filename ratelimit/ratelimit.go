@@ -115,8 +115,8 @@ type Options struct {
 	MaxSpread time.Duration
 	// Decrease is the multiplicative decrease on a rate-limit answer, in
 	// (0,1); default 0.9. The cut is mild because its partner, the freeze,
-	// already pauses the key; a second answer before the rate has recovered,
-	// well under the rate last refused, cuts by Decrease².
+	// already pauses the key; a second answer before the rate has recovered
+	// cuts by Decrease².
 	Decrease float64
 	// MinRate is the floor of decreases in requests per second; default
 	// 0.5 (a declared ceiling below it is its own floor).
@@ -501,7 +501,7 @@ func (r *Registry) Freeze(key string, d time.Duration) time.Time {
 		d = k.hintless()
 	}
 	k.freezes++
-	if k.ctl.throttled(now, d) {
+	if k.ctl.throttled(now) {
 		k.apply(now)
 	}
 	k.extendWhy(now.Add(d+r.jitter(d)), "a rate-limit answer")
