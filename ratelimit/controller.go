@@ -15,6 +15,14 @@ const cubicC = 0.4
 // that at any rate a probe that fails costs a small share of requests.
 const minCycleRequests = 200
 
+// freezeCycle makes a key whose refusals are expensive probe more slowly
+// still: a cycle holds at least the requests of this many freezes at the
+// rate in use. A refusal answered Retry-After: 1 at 200 req/s costs 200
+// requests; a cycle of 200 requests spent half of its time frozen. A
+// refusal without a hint freezes a few intervals, and minCycleRequests
+// decides.
+const freezeCycle = 40
+
 // plateauShare places the curve's plateau a little below the rate at which
 // the server said no: that rate overestimates the server's limit by the
 // burst the server let through before it ran dry, and sitting just under
@@ -180,13 +188,14 @@ func (c *controller) answer() (beforeCut bool) {
 	return false
 }
 
-// throttled records a rate-limit answer. Unless the request was sent
-// before the last cut (then the server said no to the old rate, and the cut
-// answered it already), it cuts the rate to beta times the rate in use (the
-// lower of the current rate and the rate measured since the key last
-// resumed), not below the floor. It reports whether the rate was cut.
-func (c *controller) throttled(now time.Time) bool {
-	return c.congested(now, false)
+// throttled records a rate-limit answer that freezes the key for freeze.
+// Unless the request was sent before the last cut (then the server said no
+// to the old rate, and the cut answered it already), it cuts the rate to
+// beta times the rate in use (the lower of the current rate and the rate
+// measured since the key last resumed), not below the floor. It reports
+// whether the rate was cut.
+func (c *controller) throttled(now time.Time, freeze time.Duration) bool {
+	return c.congested(now, false, freeze)
 }
 
 // warned records a success that says the server's burst budget has just
@@ -201,7 +210,7 @@ func (c *controller) warned(now time.Time) bool {
 		c.succeeded(now)
 		return false
 	}
-	return c.congested(now, true)
+	return c.congested(now, true, 0)
 }
 
 // hint records the rate a server's short quota policy announces (rps > 0)
@@ -224,8 +233,11 @@ func (c *controller) hint(rps float64, now time.Time) {
 }
 
 // congested cuts the rate for a rate-limit answer (early == false) or a
-// warning (early == true); see throttled and warned.
-func (c *controller) congested(now time.Time, early bool) bool {
+// warning (early == true) that freezes the key for freeze; see throttled
+// and warned. The curve's time to its plateau K is at least that of a
+// cycle of requests at the rate in use: minCycleRequests, or the requests
+// of freezeCycle freezes.
+func (c *controller) congested(now time.Time, early bool, freeze time.Duration) bool {
 	if c.answer() && now.Sub(c.lastDecrease) < sameEventSpan {
 		return false
 	}
@@ -242,7 +254,8 @@ func (c *controller) congested(now time.Time, early bool) bool {
 		span = w * (1 - c.beta) / 2
 	}
 	c.base = c.rate
-	c.k = math.Max(math.Cbrt(span/cubicC), minCycleRequests/w)
+	cycle := math.Max(minCycleRequests, freezeCycle*freeze.Seconds()*w)
+	c.k = math.Max(math.Cbrt(span/cubicC), cycle/w)
 	c.scale = span / (c.k * c.k * c.k)
 	c.epoch = now
 	c.lastDecrease = now

@@ -501,7 +501,7 @@ func (r *Registry) Freeze(key string, d time.Duration) time.Time {
 		d = k.hintless()
 	}
 	k.freezes++
-	if k.ctl.throttled(now) {
+	if k.ctl.throttled(now, d) {
 		k.apply(now)
 	}
 	k.extendWhy(now.Add(d+r.jitter(d)), "a rate-limit answer")

@@ -115,7 +115,7 @@ func TestBurstBudgetDryEndsSlowStart(t *testing.T) {
 	twin := func() float64 { // the rate of a key refused now instead
 		c := reg.keys["k"].ctl
 		c.sent(clock.now)
-		c.throttled(clock.now)
+		c.throttled(clock.now, 0)
 		return c.rate
 	}
 	runFor(t, reg, clock, 500*time.Millisecond, always)

@@ -50,7 +50,7 @@ func (r *Registry) Strained(key string) {
 	switch {
 	case k.ctl.slowStart:
 		k.ctl.answer()
-	case k.ctl.congested(now, true):
+	case k.ctl.congested(now, true, 0):
 		k.apply(now)
 	}
 }
