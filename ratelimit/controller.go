@@ -20,8 +20,13 @@ const minCycleRequests = 200
 // rate in use. A refusal answered Retry-After: 1 at 200 req/s costs 200
 // requests; a cycle of 200 requests spent half of its time frozen. A
 // refusal without a hint freezes a few intervals, and minCycleRequests
-// decides.
-const freezeCycle = 40
+// decides. maxFreezeCycle bounds what freezes add: a freeze of minutes is
+// a quota used up or an outage, not the price of one probe, and a key
+// frozen an hour must not take days to climb back to its plateau.
+const (
+	freezeCycle    = 40
+	maxFreezeCycle = time.Minute
+)
 
 // plateauShare places the curve's plateau a little below the rate at which
 // the server said no: that rate overestimates the server's limit by the
@@ -236,7 +241,7 @@ func (c *controller) hint(rps float64, now time.Time) {
 // warning (early == true) that freezes the key for freeze; see throttled
 // and warned. The curve's time to its plateau K is at least that of a
 // cycle of requests at the rate in use: minCycleRequests, or the requests
-// of freezeCycle freezes.
+// of freezeCycle freezes (at most maxFreezeCycle of them).
 func (c *controller) congested(now time.Time, early bool, freeze time.Duration) bool {
 	if c.answer() && now.Sub(c.lastDecrease) < sameEventSpan {
 		return false
@@ -254,7 +259,7 @@ func (c *controller) congested(now time.Time, early bool, freeze time.Duration) 
 		span = w * (1 - c.beta) / 2
 	}
 	c.base = c.rate
-	cycle := math.Max(minCycleRequests, freezeCycle*freeze.Seconds()*w)
+	cycle := math.Max(minCycleRequests, math.Min(freezeCycle*freeze.Seconds(), maxFreezeCycle.Seconds())*w)
 	c.k = math.Max(math.Cbrt(span/cubicC), cycle/w)
 	c.scale = span / (c.k * c.k * c.k)
 	c.epoch = now

@@ -33,10 +33,11 @@ func refuse(t *testing.T, c *controller, now time.Time, freeze time.Duration) ti
 
 // The curve's time to its plateau holds at least freezeCycle freezes: a
 // key of a fast server answering Retry-After in whole seconds probes
-// slowly, one answering without a hint as before.
+// slowly, one answering without a hint as before, and one frozen an hour
+// (a quota) climbs back within a minute.
 func TestExpensiveRefusalsLengthenTheCycle(t *testing.T) {
 	keys := map[time.Duration]controller{}
-	for _, freeze := range []time.Duration{time.Second, 20 * time.Millisecond} {
+	for _, freeze := range []time.Duration{time.Second, 20 * time.Millisecond, time.Hour} {
 		c := newController(0, 200, DefaultMinRate, DefaultDecrease, epoch)
 		c.slowStart = false
 		now := drive(&c, epoch, 2*time.Second)
@@ -44,6 +45,7 @@ func TestExpensiveRefusalsLengthenTheCycle(t *testing.T) {
 		keys[freeze] = c
 	}
 	assert.InDelta(t, float64(freezeCycle), keys[time.Second].k, 1e-9, "40 freezes of a second")
+	assert.InDelta(t, maxFreezeCycle.Seconds(), keys[time.Hour].k, 1e-9, "a quota's hour: a minute, not 40 hours")
 	fast := keys[20*time.Millisecond]
 	assert.InDelta(t, math.Cbrt((fast.wmax-fast.base)/cubicC), fast.k, 1e-9, "CUBIC's own K: the cycle is shorter")
 }
