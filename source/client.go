@@ -144,7 +144,9 @@ func newTransport() http.RoundTripper {
 	}
 	t := def.Clone()
 	t.MaxIdleConnsPerHost = MaxConcurrency
-	t.MaxIdleConns = max(t.MaxIdleConns, MaxConcurrency)
+	if t.MaxIdleConns != 0 { // 0: no limit at all
+		t.MaxIdleConns = max(t.MaxIdleConns, MaxConcurrency)
+	}
 	return t
 }
 
